@@ -1,0 +1,129 @@
+import { z } from 'zod';
+
+/**
+ * Ledger events: the only source of truth. Each event has a type, a schema version and a
+ * payload whose money fields are decimal strings (µUSD). The zod schemas here are the only
+ * definition of each payload's shape; the TypeScript types are inferred from them.
+ */
+const microUsdText = z.string().regex(/^-?(0|[1-9][0-9]*)$/, 'must be a decimal integer string');
+const timestampText = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/, 'must be canonical UTC');
+const eventIdText = z.string().regex(/^[0-9a-f]{32}$/);
+
+export const TokenDeposited = z.strictObject({
+  userId: z.string(),
+  source: z.enum(['ethereum', 'zksync']),
+  chainId: z.string(),
+  txHash: z.string(),
+  logIndex: z.string(),
+  blockNumber: z.string(),
+  wallet: z.string(),
+  tokenValue: z.string(),
+  amountMicroUsd: microUsdText,
+  occurredAt: timestampText,
+});
+
+export const DepositBonusGranted = z.strictObject({
+  userId: z.string(),
+  depositEventId: eventIdText,
+  rateBps: z.number().int(),
+  amountMicroUsd: microUsdText,
+  occurredAt: timestampText,
+});
+
+export const InvoiceCharged = z.strictObject({
+  userId: z.string(),
+  invoiceId: z.string(),
+  /** What the command asked for. */
+  amountMicroUsd: microUsdText,
+  allowPartial: z.boolean(),
+  pending: z.boolean(),
+  occurredAt: timestampText,
+  /** What was actually taken: less than asked only for a partial charge. */
+  chargedMicroUsd: microUsdText,
+  status: z.enum(['pending', 'complete']),
+});
+
+export const ChargeSettled = z.strictObject({
+  invoiceId: z.string(),
+  reference: z.string().nullable(),
+  occurredAt: timestampText,
+  userId: z.string(),
+  chargeEventId: eventIdText,
+  amountMicroUsd: microUsdText,
+});
+
+export const ChargeFailed = z.strictObject({
+  invoiceId: z.string(),
+  reason: z.string(),
+  occurredAt: timestampText,
+  userId: z.string(),
+  chargeEventId: eventIdText,
+  refundedMicroUsd: microUsdText,
+});
+
+export const BalanceAdjusted = z.strictObject({
+  userId: z.string(),
+  amountMicroUsd: microUsdText,
+  reason: z.string(),
+  idempotencyKey: z.string(),
+  occurredAt: timestampText,
+});
+
+export const eventPayloadSchemas = {
+  TokenDeposited,
+  DepositBonusGranted,
+  InvoiceCharged,
+  ChargeSettled,
+  ChargeFailed,
+  BalanceAdjusted,
+} as const;
+
+export type EventType = keyof typeof eventPayloadSchemas;
+export const EVENT_TYPES = Object.keys(eventPayloadSchemas) as EventType[];
+
+/** Current schema version of each event type; a reader refuses versions it does not know. */
+export const EVENT_SCHEMA_VERSION: Record<EventType, number> = {
+  TokenDeposited: 1,
+  DepositBonusGranted: 1,
+  InvoiceCharged: 1,
+  ChargeSettled: 1,
+  ChargeFailed: 1,
+  BalanceAdjusted: 1,
+};
+
+export type EventPayload<T extends EventType> = z.infer<(typeof eventPayloadSchemas)[T]>;
+
+/** A ledger event as the domain sees it: discriminated on `type`. */
+export type LedgerEvent = {
+  [T in EventType]: { type: T; payload: EventPayload<T> };
+}[EventType];
+
+/** An event about to be appended. */
+export type NewEvent = LedgerEvent & {
+  eventId: string;
+  streamId: string;
+  occurredAt: string;
+  schemaVersion: number;
+};
+
+/** An event as stored, with its place in the stream and in the global order. */
+export type StoredEvent = NewEvent & {
+  streamVersion: number;
+  contentDigest: string;
+  /** Spanner commit timestamp, canonical UTC with nanoseconds ("…T12:00:00.123456789Z"). */
+  committedAt: string;
+};
+
+export function parseEventPayload(type: string, schemaVersion: number, payload: unknown): LedgerEvent {
+  if (!(type in eventPayloadSchemas)) throw new Error(`unknown event type ${JSON.stringify(type)}`);
+  const eventType = type as EventType;
+  if (schemaVersion !== EVENT_SCHEMA_VERSION[eventType]) {
+    throw new Error(`event type ${type} has schema version ${schemaVersion}; this build reads ${EVENT_SCHEMA_VERSION[eventType]}`);
+  }
+  return { type: eventType, payload: eventPayloadSchemas[eventType].parse(payload) } as LedgerEvent;
+}
+
+/** The user whose account an event moves. */
+export function eventUserId(event: LedgerEvent): string {
+  return event.payload.userId;
+}

@@ -1,0 +1,79 @@
+import { decideBatch } from './batch';
+import { Command, parseCommandText } from './commands';
+import { RejectionCode } from './decide';
+import { LIMITS } from './limits';
+import { LedgerStore, LedgerTransaction } from './store';
+
+/**
+ * The one entry point that moves money: `submit`, the Kafka consumer and the demo all call
+ * it. It validates, then decides commands in group commits (one read-write transaction per
+ * batch of up to `batchSize` commands) and returns one outcome per input, in input order.
+ */
+export type CommandOutcome =
+  | { status: 'accepted' | 'duplicate'; eventIds: string[]; code?: never; message?: never }
+  | { status: 'rejected'; code: RejectionCode; message: string; eventIds?: never }
+  | { status: 'invalid'; code: 'INVALID_COMMAND'; message: string; eventIds?: never };
+
+export type OutcomeStatus = CommandOutcome['status'];
+
+export interface CommandHandlerOptions {
+  /** Bonus rate on new token deposits, basis points (1000 = 10 %, 0 = none). */
+  readonly bonusRateBps: number;
+  /** Commands per transaction; defaults to LIMITS.commandsPerTransactionMax. */
+  readonly batchSize?: number;
+}
+
+/** Extra work that must commit atomically with a batch's events (the Kafka inbox offsets). */
+export type AlsoInTransaction = (tx: LedgerTransaction) => Promise<void>;
+
+export class CommandHandler {
+  readonly batchSize: number;
+
+  constructor(
+    readonly store: LedgerStore,
+    readonly options: CommandHandlerOptions,
+  ) {
+    this.batchSize = options.batchSize ?? LIMITS.commandsPerTransactionMax;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > LIMITS.commandsPerTransactionMax) {
+      throw new RangeError(`batch size must be 1..${LIMITS.commandsPerTransactionMax}, got ${this.batchSize}`);
+    }
+    if (!Number.isInteger(options.bonusRateBps) || options.bonusRateBps < 0 || options.bonusRateBps > 10_000) {
+      throw new RangeError(`bonus rate must be 0..10000 basis points, got ${options.bonusRateBps}`);
+    }
+  }
+
+  /** Decides valid commands; one transaction per `batchSize` commands. */
+  async handle(commands: readonly Command[], alsoInTransaction?: AlsoInTransaction): Promise<CommandOutcome[]> {
+    const outcomes: CommandOutcome[] = [];
+    for (let start = 0; start < commands.length || (start === 0 && alsoInTransaction); start += this.batchSize) {
+      const batch = commands.slice(start, start + this.batchSize);
+      const isLast = start + this.batchSize >= commands.length;
+      const { value: decisions } = await this.store.transact(async (tx) => {
+        const { decisions: decided, writes } = await decideBatch(tx, batch, this.options.bonusRateBps);
+        tx.write(writes);
+        if (isLast && alsoInTransaction) await alsoInTransaction(tx);
+        return decided;
+      });
+      for (const decision of decisions) {
+        outcomes.push(
+          decision.outcome === 'accepted'
+            ? { status: 'accepted', eventIds: decision.events.map((event) => event.eventId) }
+            : decision.outcome === 'duplicate'
+              ? { status: 'duplicate', eventIds: decision.eventIds }
+              : { status: 'rejected', code: decision.code, message: decision.message },
+        );
+      }
+      if (commands.length === 0) break;
+    }
+    return outcomes;
+  }
+
+  /** Parses each text as a command; invalid ones get their outcome, valid ones are decided. */
+  async handleTexts(texts: readonly string[], alsoInTransaction?: AlsoInTransaction): Promise<CommandOutcome[]> {
+    const parsed = texts.map(parseCommandText);
+    const valid = parsed.flatMap((result) => (result.ok ? [result.command] : []));
+    const decided = await this.handle(valid, alsoInTransaction);
+    let next = 0;
+    return parsed.map((result) => (result.ok ? decided[next++]! : { status: 'invalid', code: 'INVALID_COMMAND', message: result.message }));
+  }
+}

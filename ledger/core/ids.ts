@@ -1,0 +1,33 @@
+import { sha256Hex } from './canonical';
+
+/**
+ * Deterministic event IDs: 128 bits (32 hex digits) of SHA-256 over the event's role and
+ * the command's natural key. The same payment always maps to the same IDs, so a retry or a
+ * replay can only ever find its own earlier write, never create a second one. The hash
+ * spreads IDs uniformly over the key space, so Spanner splits never hot-spot on them
+ * (unlike sequences or timestamp-first keys).
+ *
+ * The parts are JSON-encoded as an array, so no choice of separator can make two
+ * different keys collide ("a|b","c" vs "a","b|c").
+ */
+export type EventRole = 'deposit' | 'bonus' | 'charge' | 'settle' | 'fail' | 'adjust';
+
+export function deriveEventId(role: EventRole, ...naturalKey: string[]): string {
+  return sha256Hex(JSON.stringify([role, ...naturalKey])).slice(0, 32);
+}
+
+export const eventIds = {
+  deposit: (chainId: string, txHash: string, logIndex: string) => deriveEventId('deposit', chainId, txHash, logIndex),
+  bonus: (depositEventId: string) => deriveEventId('bonus', depositEventId),
+  charge: (invoiceId: string) => deriveEventId('charge', invoiceId),
+  settle: (invoiceId: string) => deriveEventId('settle', invoiceId),
+  fail: (invoiceId: string) => deriveEventId('fail', invoiceId),
+  adjust: (idempotencyKey: string) => deriveEventId('adjust', idempotencyKey),
+};
+
+/** The event stream of one user's account: every money movement of that user is in it, in order. */
+export function accountStreamId(userId: string): string {
+  return `account-${userId}`;
+}
+
+export const EVENT_ID_PATTERN = /^[0-9a-f]{32}$/;

@@ -1,0 +1,198 @@
+import { Account, Charge, emptyAccount, evolveAccount, evolveCharge } from './account';
+import { contentDigest, differingFields } from './canonical';
+import { eventUserId, NewEvent, StoredEvent } from './events';
+import { accountStreamId } from './ids';
+
+/**
+ * Ports of the ledger's storage, implemented by the in-memory reference store and by the
+ * Spanner store. The rules that matter (idempotent append, group-commit decisions) are written
+ * once, here, against these ports, so both stores behave the same by construction and one
+ * contract suite checks both.
+ */
+
+/** A place in the global order: commit timestamp, then stream and stream version as the tie-break. */
+export interface GlobalPosition {
+  readonly committedAt: string;
+  readonly streamId: string;
+  readonly streamVersion: number;
+}
+
+export function comparePositions(a: GlobalPosition, b: GlobalPosition): number {
+  if (a.committedAt !== b.committedAt) return a.committedAt < b.committedAt ? -1 : 1;
+  if (a.streamId !== b.streamId) return a.streamId < b.streamId ? -1 : 1;
+  return a.streamVersion - b.streamVersion;
+}
+
+export function positionOf(event: StoredEvent): GlobalPosition {
+  return { committedAt: event.committedAt, streamId: event.streamId, streamVersion: event.streamVersion };
+}
+
+/** An event ready to be written: its stream version and digest assigned, commit time still unknown. */
+export type EventDraft = NewEvent & { streamVersion: number; contentDigest: string };
+
+/** What a transaction writes, buffered until commit. */
+export interface LedgerWrites {
+  readonly events: EventDraft[];
+  readonly accounts: Account[];
+  readonly charges: Charge[];
+}
+
+/**
+ * Reads and buffered writes inside one serializable read-write transaction.
+ * Implementations must keep the work callback free of outside effects: it may run again.
+ */
+export interface LedgerTransaction {
+  readEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>>;
+  readAccounts(userIds: readonly string[]): Promise<Map<string, Account>>;
+  readCharges(invoiceIds: readonly string[]): Promise<Map<string, Charge>>;
+  /** Current version of a stream (0 when it has no events). */
+  readStreamVersion(streamId: string): Promise<number>;
+  write(writes: LedgerWrites): void;
+}
+
+export interface TransactionResult<T> {
+  readonly value: T;
+  /** Commit timestamp of the transaction; undefined when it wrote nothing. */
+  readonly committedAt: string | undefined;
+}
+
+export interface ReadAllPage {
+  readonly events: StoredEvent[];
+  /** Pass back as `after` to continue; unchanged when nothing new was read. */
+  readonly position: GlobalPosition | null;
+}
+
+export interface ReadAllOptions {
+  /** Read at this commit timestamp instead of now (a pinned, repeatable snapshot). */
+  readonly readTimestamp?: string;
+}
+
+export interface LedgerStore {
+  /**
+   * Runs `work` in one serializable read-write transaction and commits its writes.
+   * `work` may be called more than once (Spanner re-runs it on ABORTED): it must only read
+   * through `tx` and return a value; it must not send, log "done" or commit offsets.
+   */
+  transact<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>>;
+  /** Events after `after` in the global order, at most `limit`, read at one consistent snapshot. */
+  readAll(after: GlobalPosition | null, limit: number, options?: ReadAllOptions): Promise<ReadAllPage>;
+  /** Every event of one stream from `fromVersion` (1-based, inclusive), in stream order. */
+  readStream(streamId: string, fromVersion?: number): Promise<StoredEvent[]>;
+  readEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>>;
+  readAccount(userId: string): Promise<Account | undefined>;
+  close(): Promise<void>;
+}
+
+/** The content an event's digest covers: everything but its place in the log. */
+export function digestOf(event: NewEvent): string {
+  return contentDigest({
+    type: event.type,
+    schemaVersion: event.schemaVersion,
+    streamId: event.streamId,
+    occurredAt: event.occurredAt,
+    payload: event.payload,
+  });
+}
+
+/** Which parts of two events' content differ ("payload.amountMicroUsd", "streamId", ...). */
+export function describeEventDifference(stored: NewEvent, incoming: NewEvent): string[] {
+  const top = differingFields(
+    { type: stored.type, schemaVersion: stored.schemaVersion, streamId: stored.streamId, occurredAt: stored.occurredAt },
+    { type: incoming.type, schemaVersion: incoming.schemaVersion, streamId: incoming.streamId, occurredAt: incoming.occurredAt },
+  );
+  const payload = differingFields(stored.payload, incoming.payload).map((field) => `payload.${field}`);
+  return [...top, ...payload];
+}
+
+export type ExpectedVersion = number | 'any';
+
+export type AppendResult =
+  | { status: 'appended'; events: StoredEvent[] }
+  /** Every event already existed with the same content: nothing written, the originals returned. */
+  | { status: 'duplicate'; events: StoredEvent[] }
+  /** An event ID exists with different content: nothing written. */
+  | { status: 'idempotency_conflict'; eventId: string; fields: string[]; message: string }
+  /**
+   * Some events of the append exist (identical) and some do not. One append commits
+   * atomically, so an earlier append of the same events would have written all of them:
+   * a partial match means this append is not the one that was made before. Nothing written.
+   */
+  | { status: 'partial_duplicate'; existingEventIds: string[]; missingEventIds: string[]; message: string }
+  | { status: 'concurrency_conflict'; expectedVersion: number; actualVersion: number; message: string };
+
+/** Invoice IDs whose charge row the events touch. */
+export function invoiceIdsOf(events: readonly NewEvent[]): string[] {
+  return [...new Set(events.flatMap((event) => ('invoiceId' in event.payload ? [event.payload.invoiceId] : [])))];
+}
+
+/**
+ * Appends events to one account stream, idempotently: the idempotency check comes before
+ * the version check, so a retry of an append that already landed is a duplicate even after
+ * the stream moved on. The account's write-side state (balance, charges) is folded forward
+ * in the same transaction, so appending stored events (an import) leaves the same state as
+ * the commands that first produced them.
+ */
+export async function appendToStream(
+  store: LedgerStore,
+  streamId: string,
+  expectedVersion: ExpectedVersion,
+  events: readonly NewEvent[],
+): Promise<AppendResult> {
+  if (events.length === 0) throw new Error('append: no events');
+  for (const event of events) {
+    if (event.streamId !== streamId) throw new Error(`append: event ${event.eventId} belongs to ${event.streamId}, not ${streamId}`);
+  }
+  const userId = eventUserId(events[0]!);
+  if (streamId !== accountStreamId(userId)) throw new Error(`append: stream ${streamId} is not the account stream of user ${userId}`);
+  if (new Set(events.map((event) => event.eventId)).size !== events.length) throw new Error('append: duplicate event IDs in one append');
+
+  const { value, committedAt } = await store.transact(async (tx): Promise<AppendResult | EventDraft[]> => {
+    const existing = await tx.readEvents(events.map((event) => event.eventId));
+    for (const event of events) {
+      const stored = existing.get(event.eventId);
+      if (stored && stored.contentDigest !== digestOf(event)) {
+        const fields = describeEventDifference(stored, event);
+        return { status: 'idempotency_conflict', eventId: event.eventId, fields, message: `event ${event.eventId} exists with different ${fields.join(', ')}` };
+      }
+    }
+    if (existing.size === events.length) return { status: 'duplicate', events: events.map((event) => existing.get(event.eventId)!) };
+    if (existing.size > 0) {
+      const existingEventIds = events.filter((event) => existing.has(event.eventId)).map((event) => event.eventId);
+      const missingEventIds = events.filter((event) => !existing.has(event.eventId)).map((event) => event.eventId);
+      return {
+        status: 'partial_duplicate',
+        existingEventIds,
+        missingEventIds,
+        message: `events ${existingEventIds.join(', ')} exist but ${missingEventIds.join(', ')} do not: not the append made before`,
+      };
+    }
+    const actualVersion = await tx.readStreamVersion(streamId);
+    if (expectedVersion !== 'any' && expectedVersion !== actualVersion) {
+      return {
+        status: 'concurrency_conflict',
+        expectedVersion,
+        actualVersion,
+        message: `stream ${streamId} is at version ${actualVersion}, expected ${expectedVersion}`,
+      };
+    }
+    const drafts = events.map((event, index) => ({ ...event, streamVersion: actualVersion + index + 1, contentDigest: digestOf(event) }));
+    const [accounts, charges] = await Promise.all([tx.readAccounts([userId]), tx.readCharges(invoiceIdsOf(events))]);
+    let account = accounts.get(userId) ?? emptyAccount(userId);
+    if (account.version !== actualVersion) {
+      throw new Error(`append: account ${userId} state is at version ${account.version} but its stream at ${actualVersion}`);
+    }
+    for (const draft of drafts) {
+      account = evolveAccount(account, draft);
+      const invoiceId = 'invoiceId' in draft.payload ? draft.payload.invoiceId : undefined;
+      if (invoiceId !== undefined) {
+        const charge = evolveCharge(charges.get(invoiceId), draft);
+        if (charge) charges.set(invoiceId, charge);
+      }
+    }
+    tx.write({ events: drafts, accounts: [account], charges: [...charges.values()] });
+    return drafts;
+  });
+  if (!Array.isArray(value)) return value;
+  if (committedAt === undefined) throw new Error('append: the transaction wrote events but reported no commit timestamp');
+  return { status: 'appended', events: value.map((draft) => ({ ...draft, committedAt })) };
+}

@@ -1,0 +1,106 @@
+import { Database, Instance, Spanner } from '@google-cloud/spanner';
+import { grpc } from 'google-gax';
+
+/**
+ * How to reach Spanner. With an emulator host the client talks plain gRPC to the local
+ * Cloud Spanner emulator; without one it talks to real Cloud Spanner with
+ * application-default credentials.
+ */
+export interface SpannerSettings {
+  readonly projectId: string;
+  readonly instanceId: string;
+  readonly databaseId: string;
+  /** "host:port" of a Cloud Spanner emulator, or undefined for real Cloud Spanner. */
+  readonly emulatorHost: string | undefined;
+}
+
+export const DEFAULT_SETTINGS = { projectId: 'local-project', instanceId: 'local-instance', databaseId: 'ledger' } as const;
+
+export function settingsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Pick<SpannerSettings, 'projectId' | 'instanceId' | 'databaseId' | 'emulatorHost'>> = {},
+): SpannerSettings {
+  return {
+    projectId: overrides.projectId ?? env.SPANNER_PROJECT_ID ?? DEFAULT_SETTINGS.projectId,
+    instanceId: overrides.instanceId ?? env.SPANNER_INSTANCE_ID ?? DEFAULT_SETTINGS.instanceId,
+    databaseId: overrides.databaseId ?? env.SPANNER_DATABASE_ID ?? DEFAULT_SETTINGS.databaseId,
+    emulatorHost: overrides.emulatorHost ?? (env.SPANNER_EMULATOR_HOST || undefined),
+  };
+}
+
+/**
+ * Per-call options for queries. Against the emulator the client silently re-sends a failing
+ * query or DML statement (nodejs-spanner issue 2014), so an error takes ~7 s to surface;
+ * turning request retries off makes it surface at once. ABORTED transactions are still
+ * retried by the transaction runner, which is what we want.
+ */
+export interface QueryCallOptions {
+  gaxOptions?: { retryRequestOptions: { retries: number; noResponseRetries: number } };
+}
+
+export interface SpannerConnection {
+  readonly settings: SpannerSettings;
+  readonly spanner: Spanner;
+  readonly instance: Instance;
+  readonly database: Database;
+  readonly queryOptions: QueryCallOptions;
+  close(): Promise<void>;
+}
+
+function parseHost(host: string): { servicePath: string; port: number } {
+  const match = /^([^:/]+|\[[^\]]+\]):(\d+)$/.exec(host);
+  if (!match) throw new Error(`SPANNER_EMULATOR_HOST must be host:port, got ${JSON.stringify(host)}`);
+  return { servicePath: match[1]!, port: Number(match[2]) };
+}
+
+/**
+ * The emulator (1.5.28) does not implement multiplexed sessions, which the 8.x client uses
+ * by default: every read-write transaction would end in "ReleaseError: Unable to release
+ * unknown resource". The client reads these switches when a Database is created, so they
+ * are set here, in this process, only for emulator connections, never in the user's shell.
+ */
+function configureClientForEmulator(): void {
+  process.env.GOOGLE_CLOUD_SPANNER_MULTIPLEXED_SESSIONS = 'false';
+  process.env.GOOGLE_CLOUD_SPANNER_MULTIPLEXED_SESSIONS_FOR_RW = 'false';
+  process.env.GOOGLE_CLOUD_SPANNER_MULTIPLEXED_SESSIONS_PARTITIONED_OPS = 'false';
+  // No credentials are needed for the emulator: stop google-auth probing for a GCE
+  // metadata server, which only prints MetadataLookupWarning noise on a laptop.
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+}
+
+export function connect(settings: SpannerSettings): SpannerConnection {
+  let spanner: Spanner;
+  let queryOptions: QueryCallOptions = {};
+  if (settings.emulatorHost) {
+    configureClientForEmulator();
+    spanner = new Spanner({
+      projectId: settings.projectId,
+      ...parseHost(settings.emulatorHost),
+      sslCreds: grpc.credentials.createInsecure(),
+    });
+    queryOptions = { gaxOptions: { retryRequestOptions: { retries: 0, noResponseRetries: 0 } } };
+  } else {
+    spanner = new Spanner({ projectId: settings.projectId });
+  }
+  const instance = spanner.instance(settings.instanceId);
+  const database = instance.database(settings.databaseId, { min: 1, max: 32 });
+  let closed = false;
+  return {
+    settings,
+    spanner,
+    instance,
+    database,
+    queryOptions,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await database.close();
+      spanner.close();
+    },
+  };
+}
+
+export function describeTarget(settings: SpannerSettings): string {
+  const where = settings.emulatorHost ? `emulator ${settings.emulatorHost}` : 'Cloud Spanner';
+  return `projects/${settings.projectId}/instances/${settings.instanceId}/databases/${settings.databaseId} on ${where}`;
+}

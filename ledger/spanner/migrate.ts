@@ -1,0 +1,101 @@
+import { SpannerConnection } from './connection';
+import { MIGRATIONS, Migration, SCHEMA_MIGRATIONS_TABLE } from './schema';
+
+export interface MigrateReport {
+  readonly createdInstance: boolean;
+  readonly createdDatabase: boolean;
+  /** Versions applied by this run; empty when the schema was already current. */
+  readonly applied: number[];
+  readonly schemaVersion: number;
+}
+
+/** Name of the table or index a CREATE statement makes, so an already-made one is skipped. */
+function createdObject(statement: string): { kind: 'TABLE' | 'INDEX'; name: string } | undefined {
+  const match = /^\s*CREATE\s+(?:UNIQUE\s+)?(?:NULL_FILTERED\s+)?(TABLE|INDEX)\s+(\w+)/i.exec(statement);
+  return match ? { kind: match[1]!.toUpperCase() as 'TABLE' | 'INDEX', name: match[2]! } : undefined;
+}
+
+async function existingObjects(connection: SpannerConnection): Promise<Set<string>> {
+  const [rows] = await connection.database.run({
+    sql: `SELECT 'TABLE' AS Kind, TABLE_NAME AS Name FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ''
+          UNION ALL
+          SELECT 'INDEX' AS Kind, INDEX_NAME AS Name FROM INFORMATION_SCHEMA.INDEXES WHERE TABLE_SCHEMA = '' AND INDEX_TYPE = 'INDEX'`,
+    json: true,
+    ...connection.queryOptions,
+  });
+  return new Set((rows as { Kind: string; Name: string }[]).map((row) => `${row.Kind} ${row.Name}`));
+}
+
+async function appliedVersions(connection: SpannerConnection): Promise<Set<number>> {
+  const [rows] = await connection.database.run({ sql: 'SELECT CAST(Version AS STRING) AS Version FROM SchemaMigrations', json: true, ...connection.queryOptions });
+  return new Set((rows as { Version: string }[]).map((row) => Number(row.Version)));
+}
+
+async function updateSchema(connection: SpannerConnection, statements: string[]): Promise<void> {
+  if (statements.length === 0) return;
+  const [operation] = await connection.database.updateSchema(statements);
+  await operation.promise();
+}
+
+/**
+ * Brings a database to the latest schema: creates the instance (emulator only) and the
+ * database when missing, then applies every migration not yet recorded. A statement whose
+ * table or index already exists is skipped, so a run interrupted between a DDL change and
+ * its record finishes cleanly the next time. Running it twice is a no-op.
+ */
+export async function migrate(connection: SpannerConnection, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrateReport> {
+  const { instance, database, settings } = connection;
+  let createdInstance = false;
+  let createdDatabase = false;
+  const [instanceExists] = await instance.exists();
+  if (!instanceExists) {
+    if (!settings.emulatorHost) {
+      throw new Error(`instance ${settings.instanceId} does not exist; create it in Cloud Spanner first (migrate creates instances only on the emulator)`);
+    }
+    const [, operation] = await connection.spanner.createInstance(settings.instanceId, {
+      config: 'emulator-config',
+      nodes: 1,
+      displayName: settings.instanceId,
+    });
+    await operation.promise();
+    createdInstance = true;
+  }
+  const [databaseExists] = await database.exists();
+  if (!databaseExists) {
+    const [, operation] = await instance.createDatabase(settings.databaseId);
+    await operation.promise();
+    createdDatabase = true;
+  }
+
+  let objects = await existingObjects(connection);
+  if (!objects.has('TABLE SchemaMigrations')) {
+    await updateSchema(connection, [SCHEMA_MIGRATIONS_TABLE]);
+    objects = await existingObjects(connection);
+  }
+  const applied = await appliedVersions(connection);
+  const newlyApplied: number[] = [];
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (applied.has(migration.version)) continue;
+    const pending = migration.statements.filter((statement) => {
+      const object = createdObject(statement);
+      return !object || !objects.has(`${object.kind} ${object.name}`);
+    });
+    await updateSchema(connection, pending);
+    await database.table('SchemaMigrations').insert({
+      Version: String(migration.version),
+      Description: migration.description,
+      AppliedAt: 'spanner.commit_timestamp()',
+    });
+    newlyApplied.push(migration.version);
+    objects = await existingObjects(connection);
+  }
+  const schemaVersion = Math.max(0, ...applied, ...newlyApplied);
+  return { createdInstance, createdDatabase, applied: newlyApplied, schemaVersion };
+}
+
+/** The schema version a database is at (0 when it has none), for `doctor` and start-up checks. */
+export async function schemaVersionOf(connection: SpannerConnection): Promise<number> {
+  const objects = await existingObjects(connection);
+  if (!objects.has('TABLE SchemaMigrations')) return 0;
+  return Math.max(0, ...(await appliedVersions(connection)));
+}

@@ -1,0 +1,76 @@
+/**
+ * The Spanner schema, as ordered migrations. `spanledger db migrate` applies the ones a
+ * database has not seen yet (recorded in SchemaMigrations), so it is safe to run again.
+ *
+ * Why it looks like this:
+ * - Events is keyed by the deterministic event ID. A retried or replayed command can only
+ *   find its own earlier row; the IDs are uniform hashes, so writes spread over all splits.
+ * - EventsByStream (unique) makes a stream's version sequence gap- and duplicate-free and
+ *   serves "read one stream" and "current stream version".
+ * - EventsByCommit gives the global order (commit timestamp, stream, version). A plain index
+ *   on CommittedAt would send every insert to the last split (monotonic key hot-spot), so it
+ *   is prefixed with a small Shard (derived from the event ID); readers merge the shards.
+ * - OccurredAt is business time (microseconds kept); CommittedAt is Spanner's commit
+ *   timestamp, the only source of order. Money columns are INT64 micro-dollars; payloads
+ *   are canonical JSON text (decimal strings for money), never FLOAT64.
+ * - Accounts and Charges are the write-side state `decide` needs, updated in the same
+ *   commit as the events they were folded from, so deciding reads O(1) rows.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly statements: readonly string[];
+}
+
+/** Number of shards of the global-order index. Changing it needs a data migration. */
+export const EVENT_ORDER_SHARDS = 16;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'event log and write-side state',
+    statements: [
+      `CREATE TABLE Events (
+        EventId STRING(32) NOT NULL,
+        StreamId STRING(300) NOT NULL,
+        StreamVersion INT64 NOT NULL,
+        Shard INT64 NOT NULL,
+        EventType STRING(64) NOT NULL,
+        SchemaVersion INT64 NOT NULL,
+        OccurredAt TIMESTAMP NOT NULL,
+        Payload STRING(MAX) NOT NULL,
+        ContentDigest STRING(64) NOT NULL,
+        CommittedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+      ) PRIMARY KEY (EventId)`,
+      `CREATE UNIQUE INDEX EventsByStream ON Events (StreamId, StreamVersion)`,
+      `CREATE INDEX EventsByCommit ON Events (Shard, CommittedAt, StreamId, StreamVersion)`,
+      `CREATE TABLE Accounts (
+        UserId STRING(256) NOT NULL,
+        Version INT64 NOT NULL,
+        BalanceMicroUsd INT64 NOT NULL,
+        DepositsMicroUsd INT64 NOT NULL,
+        BonusesMicroUsd INT64 NOT NULL,
+        ChargesMicroUsd INT64 NOT NULL,
+        PendingMicroUsd INT64 NOT NULL,
+        AdjustmentsMicroUsd INT64 NOT NULL,
+        UpdatedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+      ) PRIMARY KEY (UserId)`,
+      `CREATE TABLE Charges (
+        InvoiceId STRING(256) NOT NULL,
+        UserId STRING(256) NOT NULL,
+        ChargeEventId STRING(32) NOT NULL,
+        ChargedMicroUsd INT64 NOT NULL,
+        Status STRING(16) NOT NULL,
+        UpdatedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+      ) PRIMARY KEY (InvoiceId)`,
+    ],
+  },
+];
+
+export const SCHEMA_MIGRATIONS_TABLE = `CREATE TABLE SchemaMigrations (
+  Version INT64 NOT NULL,
+  Description STRING(MAX) NOT NULL,
+  AppliedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+) PRIMARY KEY (Version)`;
+
+export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));
