@@ -52,7 +52,8 @@ function integerText(options: { min?: bigint; max?: bigint; nonZero?: boolean } 
     if (parsed === undefined) {
       ctx.addIssue({
         code: 'custom',
-        message: /^-?[0-9]+$/.test(text) && !/^-?0[0-9]/.test(text) ? 'is outside the signed 64-bit range' : `must be a decimal integer, got ${JSON.stringify(text)}`,
+        message:
+          /^-?[1-9][0-9]*$/.test(text) ? 'is outside the signed 64-bit range' : `must be a decimal integer (canonical: no fraction, no leading zeros, no -0), got ${JSON.stringify(text)}`,
       });
       return z.NEVER;
     }
@@ -159,12 +160,14 @@ export const COMMAND_TYPES: readonly CommandType[] = ['deposit', 'charge', 'sett
 export type ParseCommandResult = { ok: true; command: Command } | { ok: false; message: string };
 
 /** Human message naming every offending field: "amountMicroUsd: must be at least 1; occurredAt: is required". */
-function describeIssues(error: z.ZodError): string {
+function describeIssues(error: z.ZodError, input: object): string {
   return error.issues
     .map((issue) => {
       const path = issue.path.length > 0 ? issue.path.join('.') : 'command';
       if (issue.code === 'unrecognized_keys') return `${issue.keys.join(', ')}: unknown field${issue.keys.length > 1 ? 's' : ''}`;
-      if (issue.code === 'invalid_type' && issue.input === undefined) return `${path}: is required`;
+      const field = issue.path[0];
+      const missing = issue.path.length === 1 && typeof field === 'string' && !Object.prototype.hasOwnProperty.call(input, field);
+      if (issue.code === 'invalid_type' && missing) return `${path}: is required`;
       return `${path}: ${issue.message}`;
     })
     .join('; ');
@@ -177,7 +180,7 @@ export function parseCommandValue(value: unknown): ParseCommandResult {
   }
   if (!('type' in value)) return { ok: false, message: 'type: is required' };
   const result = Command.safeParse(value);
-  return result.success ? { ok: true, command: result.data } : { ok: false, message: describeIssues(result.error) };
+  return result.success ? { ok: true, command: result.data } : { ok: false, message: describeIssues(result.error, value) };
 }
 
 /** Validates one line of JSON text (a `submit` line or a Kafka message value) as a command. */

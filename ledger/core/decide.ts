@@ -162,6 +162,9 @@ function decideCharge(command: CommandOf<'charge'>, account: Account): Decision 
   const requested = BigInt(command.amountMicroUsd);
   let charged = requested;
   if (command.allowPartial && account.balanceMicroUsd < requested) {
+    // Only when the full amount is not available: take what is, rounded down to whole cents
+    // (min(amount, balance to cents) with amount > balance). A partial charge that could be
+    // paid in full is paid in full, never cut to a round figure.
     charged = floorToCents(account.balanceMicroUsd > 0n ? account.balanceMicroUsd : 0n);
     if (charged === 0n) {
       return rejected('INSUFFICIENT_FUNDS', `account ${account.userId} has ${account.balanceMicroUsd} µUSD available, less than one cent to charge partially`);

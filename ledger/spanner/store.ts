@@ -120,30 +120,81 @@ class SpannerLedgerTransaction implements LedgerTransaction {
 const AFTER_POSITION = `(CommittedAt > @committedAt
   OR (CommittedAt = @committedAt AND (StreamId > @streamId OR (StreamId = @streamId AND StreamVersion > @streamVersion))))`;
 
-export class SpannerLedgerStore implements LedgerStore {
-  constructor(readonly connection: SpannerConnection) {}
+/** Hooks for metrics; the store itself never logs. */
+export interface StoreObserver {
+  onTransactionRetry?(attempt: number, error: unknown): void;
+}
 
-  async transact<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>> {
-    let attempts = 0;
-    return this.connection.database.runTransactionAsync({ timeout: 120_000 }, async (tx) => {
-      // Everything in this callback may run again on ABORTED: only reads through `tx`,
-      // the caller's pure work, and buffering mutations. No logs, sends or commits of offsets.
-      attempts++;
-      if (attempts > LIMITS.transactionAttemptsMax) {
+const ABORTED = 10;
+
+function isRetryable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === ABORTED || (typeof message === 'string' && /Session not found/i.test(message));
+}
+
+/** 10 ms doubling to at most 1 s, with full jitter so aborted writers do not collide again in step. */
+function retryDelayMs(attempt: number): number {
+  return Math.random() * Math.min(1000, 10 * 2 ** attempt);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class SpannerLedgerStore implements LedgerStore {
+  constructor(
+    readonly connection: SpannerConnection,
+    readonly observer: StoreObserver = {},
+  ) {}
+
+  /**
+   * Runs `work` in a read-write transaction, re-running it on ABORTED.
+   *
+   * The retry loop is ours rather than the client's runTransactionAsync: the client backs
+   * off 2 s, 4 s, 8 s... per abort, which on the emulator (one read-write transaction at a
+   * time, every other one aborted) turns eight concurrent writers into tens of seconds.
+   * Here the back-off is short, jittered and bounded by LIMITS.transactionAttemptsMax,
+   * and every retry is counted for the metrics.
+   */
+  transact<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>> {
+    if (!this.connection.settings.emulatorHost) return this.runTransaction(work);
+    // The emulator runs one read-write transaction at a time and makes the others wait
+    // (hundreds of ms each) or aborts them. Queueing this process's own transactions
+    // avoids that; transactions from other processes still contend, and are retried.
+    const run = this.emulatorQueue.then(() => this.runTransaction(work));
+    this.emulatorQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private emulatorQueue: Promise<unknown> = Promise.resolve();
+
+  private async runTransaction<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>> {
+    for (let attempt = 1; ; attempt++) {
+      const [tx] = await this.connection.database.getTransaction();
+      try {
+        // Everything from here to the commit may run again on ABORTED: only reads through
+        // `tx`, the caller's pure work, and buffering mutations. No logs, sends or offsets.
+        const ledgerTx = new SpannerLedgerTransaction(tx, this.connection);
+        const value = await work(ledgerTx);
+        const mutations = ledgerTx.flush();
+        if (mutations === 0) {
+          // Roll back rather than just end: an abandoned transaction keeps its locks on the
+          // emulator (one read-write transaction at a time) until it times out.
+          await tx.rollback();
+          return { value, committedAt: undefined };
+        }
+        await tx.commit();
+        if (!tx.commitTimestampProto) throw new Error('Spanner returned no commit timestamp');
+        return { value, committedAt: timestampText(tx.commitTimestamp) };
+      } catch (error) {
+        await tx.rollback().catch(() => undefined);
+        if (!isRetryable(error) || attempt >= LIMITS.transactionAttemptsMax) throw error;
+        this.observer.onTransactionRetry?.(attempt, error);
+        await sleep(retryDelayMs(attempt));
+      } finally {
         tx.end();
-        throw new Error(`transaction aborted ${LIMITS.transactionAttemptsMax} times; giving up`);
       }
-      const ledgerTx = new SpannerLedgerTransaction(tx, this.connection);
-      const value = await work(ledgerTx);
-      const mutations = ledgerTx.flush();
-      if (mutations === 0) {
-        tx.end();
-        return { value, committedAt: undefined };
-      }
-      await tx.commit();
-      if (!tx.commitTimestampProto) throw new Error('Spanner returned no commit timestamp');
-      return { value, committedAt: timestampText(tx.commitTimestamp) };
-    });
+    }
   }
 
   /**

@@ -1,0 +1,432 @@
+import fc from 'fast-check';
+import { Command } from '../../ledger/core/commands';
+import { bonusFor, possibleEventIds, primaryEventId, REJECTION_CODES, RejectionCode } from '../../ledger/core/decide';
+import { NewEvent } from '../../ledger/core/events';
+import { eventIds, EVENT_ID_PATTERN } from '../../ledger/core/ids';
+import { INT64_MAX } from '../../ledger/core/money';
+import { adjustCommand, chargeCommand, depositCommand, failCommand, settleCommand, txHash } from './support/fixtures';
+import { funded, Given, given, history } from './support/given';
+
+const U = 'user-1';
+
+describe('deposit', () => {
+  it('credits the amount and grants a bonus of amount × rate / 10000 in the same decision (1000 bps)', () => {
+    const command = depositCommand({ amountMicroUsd: '5000000' });
+    const depositId = eventIds.deposit('1', command.txHash, '0');
+    given()
+      .withBonusRate(1000)
+      .when(command)
+      .then({
+        accepted: [
+          {
+            type: 'TokenDeposited',
+            eventId: depositId,
+            payload: { userId: U, amountMicroUsd: '5000000', txHash: command.txHash, wallet: command.wallet, source: 'ethereum' },
+          },
+          {
+            type: 'DepositBonusGranted',
+            eventId: eventIds.bonus(depositId),
+            payload: { userId: U, depositEventId: depositId, rateBps: 1000, amountMicroUsd: '500000', occurredAt: command.occurredAt },
+          },
+        ],
+        account: { balanceMicroUsd: 5_500_000n, depositsMicroUsd: 5_000_000n, bonusesMicroUsd: 500_000n, version: 2 },
+      });
+  });
+
+  it('with rate 0 there is no bonus event', () => {
+    given()
+      .withBonusRate(0)
+      .when(depositCommand())
+      .then({ accepted: [{ type: 'TokenDeposited' }], account: { balanceMicroUsd: 5_000_000n, bonusesMicroUsd: 0n, version: 1 } });
+  });
+
+  it.each([
+    // amount, rate, bonus (floor of the exact product)
+    [999n, 1000, 99n], // 99.9
+    [12_345n, 333, 411n], // 411.0885
+    [19_999n, 5, 9n], // 9.9995
+    [10_000n, 1, 1n], // exactly 1
+    [1n, 9999, 0n], // 0.9999 → no bonus event
+    [9n, 1000, 0n], // 0.9 → no bonus event
+  ])('bonus is floored: %p µUSD at %p bps → %p µUSD', (amount, rateBps, bonus) => {
+    // Independent check of the expected value: floor(amount × rate / 10000).
+    expect(bonus).toBe(BigInt(Math.floor((Number(amount) * rateBps) / 10_000)));
+    const decision = given()
+      .withBonusRate(rateBps)
+      .when(depositCommand({ amountMicroUsd: amount.toString() }))
+      .then(
+        bonus > 0n
+          ? { accepted: [{ type: 'TokenDeposited' }, { type: 'DepositBonusGranted', payload: { amountMicroUsd: bonus.toString(), rateBps } }] }
+          : { accepted: [{ type: 'TokenDeposited' }] },
+      );
+    expect(decision.outcome).toBe('accepted');
+  });
+
+  it('bonusFor never rounds up and is exact for huge amounts', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 1n, max: INT64_MAX }), fc.integer({ min: 0, max: 10_000 }), (amount, rate) => {
+        const bonus = bonusFor(amount, rate);
+        return bonus * 10_000n <= amount * BigInt(rate) && (bonus + 1n) * 10_000n > amount * BigInt(rate);
+      }),
+    );
+  });
+
+  describe('replays', () => {
+    const original = depositCommand({ amountMicroUsd: '5000000', logIndex: '3', occurredAt: '2026-01-02T03:04:05Z' });
+    const depositId = primaryEventId(original);
+    const stored = given(history([original], 1000));
+
+    it.each([
+      ['identical', {}],
+      ['amount and logIndex as JSON numbers', { amountMicroUsd: 5000000, logIndex: 3 }],
+      ['+00:00 instead of Z', { occurredAt: '2026-01-02T03:04:05+00:00' }],
+      ['explicit zero fraction and an offset', { occurredAt: '2026-01-02T04:04:05.000+01:00' }],
+      ['upper-case hex', { txHash: original.txHash.toUpperCase().replace('0X', '0x'), wallet: original.wallet.toUpperCase() }],
+    ])('same content (%s) → duplicate returning both event IDs', (_name, variant) => {
+      const replay = depositCommand({ amountMicroUsd: '5000000', logIndex: '3', occurredAt: '2026-01-02T03:04:05Z', ...variant });
+      stored.withBonusRate(1000).when(replay).then({ duplicate: [depositId, eventIds.bonus(depositId)] });
+    });
+
+    it.each([0, 500, 2000])('a replay under a different rate (%p bps) is still a duplicate and grants nothing', (rate) => {
+      stored.withBonusRate(rate).when(original).then({ duplicate: [depositId, eventIds.bonus(depositId)] });
+    });
+
+    it('a deposit first made at rate 0 replayed at 1000 bps is a duplicate of the single event, with no late bonus', () => {
+      given(history([original], 0)).withBonusRate(1000).when(original).then({ duplicate: [depositId] });
+    });
+
+    it.each([
+      ['amountMicroUsd', { amountMicroUsd: '5000001' }],
+      ['userId', { userId: 'user-2' }],
+      ['wallet', { wallet: `0x${'ee'.repeat(20)}` }],
+      ['occurredAt', { occurredAt: '2026-01-02T03:04:06Z' }],
+      ['blockNumber', { blockNumber: '1' }],
+      ['source', { source: 'zksync' }],
+    ])('same natural key with a different %s → IDEMPOTENCY_CONFLICT naming it', (field, change) => {
+      const decision = stored
+        .withBonusRate(1000)
+        .when(depositCommand({ amountMicroUsd: '5000000', logIndex: '3', occurredAt: '2026-01-02T03:04:05Z', ...change }))
+        .then({ rejected: 'IDEMPOTENCY_CONFLICT', message: new RegExp(`\\b${field}\\b`) });
+      // Only the field that differs is named.
+      const others = ['amountMicroUsd', 'userId', 'wallet', 'occurredAt', 'blockNumber', 'source', 'tokenValue'].filter((name) => name !== field);
+      for (const other of others) expect(decision.outcome === 'rejected' && decision.message).not.toMatch(new RegExp(`\\b${other}\\b`));
+    });
+
+    it('names every differing field', () => {
+      stored
+        .when(depositCommand({ amountMicroUsd: '1', logIndex: '3', occurredAt: '2026-01-02T03:04:05Z', userId: 'user-9' }))
+        .then({ rejected: 'IDEMPOTENCY_CONFLICT', message: /amountMicroUsd.*userId/ });
+    });
+  });
+});
+
+describe('one row per rejection code', () => {
+  const rows: Array<{ code: RejectionCode; given: Given; when: Command; message: RegExp }> = [
+    { code: 'INSUFFICIENT_FUNDS', given: given(funded(U, 100n)), when: chargeCommand({ amountMicroUsd: '101' }), message: /100/ },
+    {
+      code: 'IDEMPOTENCY_CONFLICT',
+      given: given(funded(U, 1_000n), history([adjustCommand({ amountMicroUsd: '5', idempotencyKey: 'k' })])),
+      when: adjustCommand({ amountMicroUsd: '6', idempotencyKey: 'k' }),
+      message: /amountMicroUsd/,
+    },
+    { code: 'CHARGE_NOT_FOUND', given: given(), when: settleCommand({ invoiceId: 'nope' }), message: /nope/ },
+    {
+      code: 'CHARGE_NOT_PENDING',
+      given: withDecided(given(funded(U, 1_000n), pendingCharge(U, 'inv-p', 100n)), failCommand({ invoiceId: 'inv-p' })),
+      when: settleCommand({ invoiceId: 'inv-p' }),
+      message: /failed/,
+    },
+    { code: 'AMOUNT_OVERFLOW', given: given(funded(U, INT64_MAX)), when: depositCommand({ amountMicroUsd: '1' }), message: /64-bit/ },
+  ];
+
+  it('covers every code', () => {
+    expect(rows.map((row) => row.code).sort()).toEqual([...REJECTION_CODES].sort());
+  });
+
+  it.each(rows.map((row) => [row.code, row] as const))('%s', (code, row) => {
+    row.given.when(row.when).then({ rejected: code, message: row.message });
+  });
+});
+
+describe('charge', () => {
+  it('a full charge within the balance is accepted and debits the whole amount', () => {
+    given(funded(U, 3_000_000n))
+      .when(chargeCommand({ amountMicroUsd: '1000000' }))
+      .then({
+        accepted: [
+          {
+            type: 'InvoiceCharged',
+            eventId: eventIds.charge('inv-1'),
+            payload: { invoiceId: 'inv-1', amountMicroUsd: '1000000', chargedMicroUsd: '1000000', status: 'complete', allowPartial: false, pending: false },
+          },
+        ],
+        account: { balanceMicroUsd: 2_000_000n, chargesMicroUsd: 1_000_000n, pendingMicroUsd: 0n },
+      });
+  });
+
+  it('a full charge of exactly the balance leaves zero', () => {
+    given(funded(U, 1_234_567n))
+      .when(chargeCommand({ amountMicroUsd: '1234567' }))
+      .then({ accepted: [{ type: 'InvoiceCharged' }], account: { balanceMicroUsd: 0n } });
+  });
+
+  it('a full charge above the balance is INSUFFICIENT_FUNDS, even by one µUSD', () => {
+    given(funded(U, 1_000_000n)).when(chargeCommand({ amountMicroUsd: '1000001' })).then({ rejected: 'INSUFFICIENT_FUNDS' });
+    given().when(chargeCommand({ amountMicroUsd: '1' })).then({ rejected: 'INSUFFICIENT_FUNDS' });
+  });
+
+  it('a partial charge takes the balance rounded down to whole cents (1,234,567 of 5,000,000 → 1,230,000)', () => {
+    given(funded(U, 1_234_567n))
+      .when(chargeCommand({ amountMicroUsd: '5000000', allowPartial: true }))
+      .then({
+        accepted: [{ type: 'InvoiceCharged', payload: { amountMicroUsd: '5000000', chargedMicroUsd: '1230000', allowPartial: true, status: 'complete' } }],
+        account: { balanceMicroUsd: 4_567n, chargesMicroUsd: 1_230_000n },
+      });
+  });
+
+  it('a partial charge the balance covers takes the full amount', () => {
+    given(funded(U, 5_000_000n))
+      .when(chargeCommand({ amountMicroUsd: '1234567', allowPartial: true }))
+      .then({ accepted: [{ type: 'InvoiceCharged', payload: { chargedMicroUsd: '1234567' } }], account: { balanceMicroUsd: 3_765_433n } });
+  });
+
+  it.each([0n, 1n, 9_999n])('a partial charge with less than one cent (%p µUSD) available is INSUFFICIENT_FUNDS', (balance) => {
+    given(balance > 0n ? [funded(U, balance)] : [])
+      .when(chargeCommand({ amountMicroUsd: '5000000', allowPartial: true }))
+      .then({ rejected: 'INSUFFICIENT_FUNDS', message: /cent/ });
+  });
+
+  it('a partial charge with exactly one cent available takes that cent', () => {
+    given(funded(U, 10_000n))
+      .when(chargeCommand({ amountMicroUsd: '5000000', allowPartial: true }))
+      .then({ accepted: [{ type: 'InvoiceCharged', payload: { chargedMicroUsd: '10000' } }], account: { balanceMicroUsd: 0n } });
+  });
+
+  it('partial charges never overdraw, never take more than asked, and only take fractions of a cent when charging in full', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 10n ** 12n }), fc.bigInt({ min: 1n, max: 10n ** 12n }), (balance, amount) => {
+        const decision = given(balance > 0n ? [funded(U, balance)] : [])
+          .when(chargeCommand({ amountMicroUsd: amount.toString(), allowPartial: true }))
+          .decision;
+        const floored = balance - (balance % 10_000n);
+        if (decision.outcome === 'rejected') {
+          expect(decision.code).toBe('INSUFFICIENT_FUNDS');
+          expect(amount > balance && floored === 0n).toBe(true);
+          return;
+        }
+        if (decision.outcome !== 'accepted') throw new Error(`unexpected ${decision.outcome}`);
+        const charged = BigInt((decision.events[0]!.payload as { chargedMicroUsd: string }).chargedMicroUsd);
+        expect(charged <= balance && charged <= amount && charged > 0n).toBe(true);
+        expect(charged === amount || charged === floored).toBe(true);
+      }),
+    );
+  });
+
+  it('a pending charge takes the amount off the available balance at once', () => {
+    const state = given(funded(U, 10_000_000n));
+    state
+      .when(chargeCommand({ amountMicroUsd: '4000000', pending: true }))
+      .then({
+        accepted: [{ type: 'InvoiceCharged', payload: { status: 'pending', chargedMicroUsd: '4000000', pending: true } }],
+        account: { balanceMicroUsd: 6_000_000n, pendingMicroUsd: 4_000_000n, chargesMicroUsd: 0n },
+      });
+    // The money held by the pending charge is not available to the next charge.
+    const held = given(funded(U, 10_000_000n), pendingCharge(U, 'inv-1', 4_000_000n));
+    held.when(chargeCommand({ invoiceId: 'inv-2', amountMicroUsd: '6000001' })).then({ rejected: 'INSUFFICIENT_FUNDS' });
+    held.when(chargeCommand({ invoiceId: 'inv-2', amountMicroUsd: '6000000' })).then({ accepted: [{ type: 'InvoiceCharged' }], account: { balanceMicroUsd: 0n } });
+  });
+
+  it('a replay of a charge after the balance drained is a duplicate (idempotency before state)', () => {
+    const first = chargeCommand({ amountMicroUsd: '1000000' });
+    const state = withDecided(given(funded(U, 1_000_000n)), first); // the charge took everything
+    expect(state.account(U).balanceMicroUsd).toBe(0n);
+    state.when(first).then({ duplicate: [eventIds.charge('inv-1')] });
+    // A number-vs-string variant of the same charge is the same content.
+    state.when(chargeCommand({ amountMicroUsd: 1000000 })).then({ duplicate: [eventIds.charge('inv-1')] });
+  });
+
+  it('a replay of a charge with a different amount is an IDEMPOTENCY_CONFLICT naming the amount', () => {
+    const state = withDecided(given(funded(U, 10_000_000n)), chargeCommand());
+    state.when(chargeCommand({ amountMicroUsd: '2000000' })).then({ rejected: 'IDEMPOTENCY_CONFLICT', message: /amountMicroUsd/ });
+    state.when(chargeCommand({ pending: true })).then({ rejected: 'IDEMPOTENCY_CONFLICT', message: /pending/ });
+  });
+});
+
+describe('settle and fail', () => {
+  const base = () => given(funded(U, 10_000_000n), pendingCharge(U, 'inv-1', 4_000_000n));
+
+  it('settle turns a pending charge complete: pending moves to charges, balance unchanged', () => {
+    base()
+      .when(settleCommand({ reference: 'psp-42' }))
+      .then({
+        accepted: [
+          {
+            type: 'ChargeSettled',
+            eventId: eventIds.settle('inv-1'),
+            payload: { invoiceId: 'inv-1', userId: U, chargeEventId: eventIds.charge('inv-1'), amountMicroUsd: '4000000', reference: 'psp-42' },
+          },
+        ],
+        account: { balanceMicroUsd: 6_000_000n, pendingMicroUsd: 0n, chargesMicroUsd: 4_000_000n },
+      });
+  });
+
+  it('fail refunds a pending charge to the available balance', () => {
+    base()
+      .when(failCommand({ reason: 'card declined' }))
+      .then({
+        accepted: [{ type: 'ChargeFailed', eventId: eventIds.fail('inv-1'), payload: { refundedMicroUsd: '4000000', reason: 'card declined', userId: U } }],
+        account: { balanceMicroUsd: 10_000_000n, pendingMicroUsd: 0n, chargesMicroUsd: 0n },
+      });
+  });
+
+  it('settle after fail → CHARGE_NOT_PENDING', () => {
+    const failed = withDecided(base(), failCommand());
+    expect(failed.charge('inv-1')?.status).toBe('failed');
+    failed.when(settleCommand()).then({ rejected: 'CHARGE_NOT_PENDING', message: /failed/ });
+  });
+
+  it('fail after settle → CHARGE_NOT_PENDING (no refund of settled money)', () => {
+    const settled = withDecided(base(), settleCommand());
+    settled.when(failCommand()).then({ rejected: 'CHARGE_NOT_PENDING', message: /complete/ });
+  });
+
+  it('settle of a charge that was never pending → CHARGE_NOT_PENDING', () => {
+    withDecided(given(funded(U, 10_000_000n)), chargeCommand())
+      .when(settleCommand())
+      .then({ rejected: 'CHARGE_NOT_PENDING' });
+  });
+
+  it('settle or fail of an unknown invoice → CHARGE_NOT_FOUND', () => {
+    base().when(settleCommand({ invoiceId: 'inv-unknown' })).then({ rejected: 'CHARGE_NOT_FOUND', message: /inv-unknown/ });
+    base().when(failCommand({ invoiceId: 'inv-unknown' })).then({ rejected: 'CHARGE_NOT_FOUND' });
+  });
+
+  it('a replayed settle is a duplicate although the charge is no longer pending', () => {
+    const settled = withDecided(base(), settleCommand({ reference: 'r' }));
+    settled.when(settleCommand({ reference: 'r' })).then({ duplicate: [eventIds.settle('inv-1')] });
+    settled.when(settleCommand({ reference: 'other' })).then({ rejected: 'IDEMPOTENCY_CONFLICT', message: /reference/ });
+  });
+
+  it('a replayed fail is a duplicate and refunds nothing twice', () => {
+    const failed = withDecided(base(), failCommand());
+    failed.when(failCommand()).then({ duplicate: [eventIds.fail('inv-1')] });
+    expect(failed.account(U).balanceMicroUsd).toBe(10_000_000n);
+  });
+});
+
+describe('adjust', () => {
+  it('a positive adjustment credits', () => {
+    given().when(adjustCommand({ amountMicroUsd: '250' })).then({ accepted: [{ type: 'BalanceAdjusted' }], account: { balanceMicroUsd: 250n, adjustmentsMicroUsd: 250n } });
+  });
+
+  it('a negative adjustment may take the balance to exactly zero', () => {
+    given(funded(U, 100n))
+      .when(adjustCommand({ amountMicroUsd: '-100' }))
+      .then({ accepted: [{ type: 'BalanceAdjusted', payload: { amountMicroUsd: '-100' } }], account: { balanceMicroUsd: 0n } });
+  });
+
+  it('a negative adjustment cannot overdraw', () => {
+    given(funded(U, 100n)).when(adjustCommand({ amountMicroUsd: '-101' })).then({ rejected: 'INSUFFICIENT_FUNDS' });
+    given().when(adjustCommand({ amountMicroUsd: '-1' })).then({ rejected: 'INSUFFICIENT_FUNDS' });
+  });
+
+  it('money held by a pending charge cannot be adjusted away', () => {
+    given(funded(U, 1_000n), pendingCharge(U, 'inv-1', 600n)).when(adjustCommand({ amountMicroUsd: '-401' })).then({ rejected: 'INSUFFICIENT_FUNDS' });
+  });
+});
+
+describe('overflow', () => {
+  it('a deposit that would take the balance past INT64 max → AMOUNT_OVERFLOW', () => {
+    given(funded(U, INT64_MAX - 5n)).when(depositCommand({ amountMicroUsd: '6' })).then({ rejected: 'AMOUNT_OVERFLOW' });
+  });
+
+  it('a deposit that lands exactly on INT64 max is accepted', () => {
+    given(funded(U, INT64_MAX - 5n))
+      .when(depositCommand({ amountMicroUsd: '5' }))
+      .then({ accepted: [{ type: 'TokenDeposited' }], account: { balanceMicroUsd: INT64_MAX } });
+  });
+
+  it('a deposit that fits but whose bonus does not → AMOUNT_OVERFLOW for the whole command (no deposit without its bonus)', () => {
+    given(funded(U, INT64_MAX - 1_000_000n))
+      .withBonusRate(1000)
+      .when(depositCommand({ amountMicroUsd: '1000000' }))
+      .then({ rejected: 'AMOUNT_OVERFLOW' });
+  });
+
+  it('a positive adjustment past INT64 max → AMOUNT_OVERFLOW', () => {
+    given(funded(U, INT64_MAX)).when(adjustCommand({ amountMicroUsd: '1' })).then({ rejected: 'AMOUNT_OVERFLOW' });
+  });
+
+  it('the deposits total overflowing is caught even when the balance would fit', () => {
+    // Deposits total at INT64 max, balance brought down by a charge: the next deposit fits the balance but not the total.
+    const state = withDecided(given(deposited(U, INT64_MAX, 1)), chargeCommand({ amountMicroUsd: '1000' }));
+    expect(state.account(U).balanceMicroUsd).toBe(INT64_MAX - 1000n);
+    state.when(depositCommand({ txHash: txHash(2), amountMicroUsd: '1' })).then({ rejected: 'AMOUNT_OVERFLOW' });
+  });
+});
+
+describe('deterministic event IDs', () => {
+  it('the same natural key gives the same ID, whatever else the command says', () => {
+    const a = depositCommand({ amountMicroUsd: '1' });
+    const b = depositCommand({ amountMicroUsd: '2', userId: 'other', occurredAt: '2030-01-01T00:00:00Z' });
+    expect(primaryEventId(a)).toBe(primaryEventId(b));
+    expect(primaryEventId(a)).toBe(eventIds.deposit('1', a.txHash, '0'));
+  });
+
+  it('the ID does not depend on how the key was written (number vs string, hex case)', () => {
+    expect(primaryEventId(depositCommand({ logIndex: 4, chainId: 1 }))).toBe(primaryEventId(depositCommand({ logIndex: '4', chainId: '1' })));
+    expect(primaryEventId(depositCommand({ txHash: txHash(255).toUpperCase().replace('0X', '0x') }))).toBe(primaryEventId(depositCommand({ txHash: txHash(255) })));
+  });
+
+  it.each([
+    ['logIndex', { logIndex: '1' }],
+    ['txHash', { txHash: txHash(1) }],
+    ['chainId', { chainId: '324' }],
+  ])('a different %s gives a different ID', (_name, change) => {
+    expect(primaryEventId(depositCommand(change))).not.toBe(primaryEventId(depositCommand()));
+  });
+
+  it('IDs are 32 lower-case hex digits, and differ per role for the same key', () => {
+    const ids = [depositCommand(), chargeCommand(), settleCommand(), failCommand(), adjustCommand()].flatMap(possibleEventIds);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{32}$/);
+    expect(EVENT_ID_PATTERN.test(ids[0]!)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Same string in the key, different roles.
+    expect(eventIds.charge('k')).not.toBe(eventIds.adjust('k'));
+    expect(eventIds.settle('k')).not.toBe(eventIds.fail('k'));
+  });
+
+  it('no separator trick makes two keys collide', () => {
+    expect(eventIds.deposit('1', '2|3', '4')).not.toBe(eventIds.deposit('1|2', '3', '4'));
+    expect(eventIds.deposit('1', '23', '4')).not.toBe(eventIds.deposit('12', '3', '4'));
+  });
+
+  it('accepted events carry exactly the IDs possibleEventIds announces', () => {
+    const command = depositCommand();
+    const decision = given().withBonusRate(1000).when(command).decision;
+    expect(decision.outcome === 'accepted' && decision.events.map((event) => event.eventId)).toEqual(possibleEventIds(command));
+  });
+});
+
+/** The events a command produces on top of a state (it must be accepted). */
+function decided(state: Given, command: Command): NewEvent[] {
+  const decision = state.when(command).decision;
+  if (decision.outcome !== 'accepted') throw new Error(`set-up: ${command.type} was ${JSON.stringify(decision)}`);
+  return decision.events;
+}
+
+/** The state after a command was decided and its events folded in. */
+function withDecided(state: Given, command: Command): Given {
+  return given(state.events, decided(state, command));
+}
+
+/** A pending charge of `amount`, as the decider writes it (user must be able to afford it). */
+function pendingCharge(userId: string, invoiceId: string, amount: bigint): NewEvent {
+  const command = chargeCommand({ userId, invoiceId, amountMicroUsd: amount.toString(), pending: true });
+  return decided(given(funded(userId, amount)), command)[0]!;
+}
+
+/** A deposit event for `amount` (decided at rate 0 on an empty account). */
+function deposited(userId: string, amount: bigint, n: number): NewEvent {
+  return decided(given(), depositCommand({ userId, amountMicroUsd: amount.toString(), txHash: txHash(n) }))[0]!;
+}
