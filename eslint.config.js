@@ -9,7 +9,8 @@ const adapterImports = {
     { group: ['@google-cloud/*', 'google-gax'], message: 'Spanner belongs in ledger/spanner, not the core.' },
     { group: ['kafkajs'], message: 'Kafka belongs in the adapters, not the core.' },
     { group: ['pino', 'prom-client', 'commander'], message: 'Logging, metrics and the CLI live in the shell.' },
-    { group: ['../spanner/*', '../memory/*', '../../*'], message: 'The core depends on nothing outside ledger/core.' },
+    { group: ['../spanner/*', '../memory/*', '../kafka/*'], message: 'The core depends on no adapter.' },
+    { group: ['../../*', '!../../ledger', '!../../ledger/core', '!../../ledger/core/*'], message: 'A pure core depends only on ledger/core.' },
   ],
   paths: ['fs', 'path', 'os', 'crypto', 'child_process', 'net', 'http', 'events', 'util'].map((name) => ({
     name,

@@ -30,11 +30,25 @@ export function positionOf(event: StoredEvent): GlobalPosition {
 /** An event ready to be written: its stream version and digest assigned, commit time still unknown. */
 export type EventDraft = NewEvent & { streamVersion: number; contentDigest: string };
 
+/**
+ * The Kafka inbox: the next offset to consume per (group, topic, partition), committed in
+ * the same transaction as the events the consumed messages produced. After a crash the
+ * consumer seeks here, so a message is applied exactly once whatever Kafka's own offsets say.
+ */
+export interface InboxOffset {
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** Kafka offsets are int64: kept as a decimal string. */
+  readonly nextOffset: string;
+}
+
 /** What a transaction writes, buffered until commit. */
 export interface LedgerWrites {
   readonly events: EventDraft[];
   readonly accounts: Account[];
   readonly charges: Charge[];
+  readonly inbox?: InboxOffset[];
 }
 
 /**
@@ -47,6 +61,7 @@ export interface LedgerTransaction {
   readCharges(invoiceIds: readonly string[]): Promise<Map<string, Charge>>;
   /** Current version of a stream (0 when it has no events). */
   readStreamVersion(streamId: string): Promise<number>;
+  readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]>;
   write(writes: LedgerWrites): void;
 }
 
@@ -80,6 +95,8 @@ export interface LedgerStore {
   readStream(streamId: string, fromVersion?: number): Promise<StoredEvent[]>;
   readEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>>;
   readAccount(userId: string): Promise<Account | undefined>;
+  /** Inbox offsets of a consumer group on a topic, read outside any transaction (to seek on assignment). */
+  readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]>;
   close(): Promise<void>;
 }
 

@@ -3,6 +3,7 @@ import { StoredEvent } from '../core/events';
 import {
   comparePositions,
   GlobalPosition,
+  InboxOffset,
   LedgerStore,
   LedgerTransaction,
   LedgerWrites,
@@ -31,11 +32,16 @@ export function logicalCommitClock(startMicros = 946_684_800_000_000n): CommitCl
   };
 }
 
+function inboxKey(group: string, topic: string, partition: number): string {
+  return JSON.stringify([group, topic, partition]);
+}
+
 export class InMemoryLedgerStore implements LedgerStore {
   private readonly events = new Map<string, StoredEvent>();
   private readonly streamVersions = new Map<string, number>();
   private readonly accounts = new Map<string, Account>();
   private readonly charges = new Map<string, Charge>();
+  private readonly inbox = new Map<string, InboxOffset>();
   private readonly ordered: StoredEvent[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private lastCommit = '';
@@ -56,11 +62,12 @@ export class InMemoryLedgerStore implements LedgerStore {
       readAccounts: async (ids) => this.pick(this.accounts, ids),
       readCharges: async (ids) => this.pick(this.charges, ids),
       readStreamVersion: async (streamId) => this.streamVersions.get(streamId) ?? 0,
+      readInboxOffsets: async (group, topic) => this.readInboxOffsets(group, topic),
       write: (writes) => pending.push(writes),
     };
     const value = await work(tx);
     const drafts = pending.flatMap((writes) => writes.events);
-    if (pending.every((writes) => writes.events.length + writes.accounts.length + writes.charges.length === 0)) {
+    if (pending.every((writes) => writes.events.length + writes.accounts.length + writes.charges.length + (writes.inbox?.length ?? 0) === 0)) {
       return { value, committedAt: undefined };
     }
     const committedAt = this.clock();
@@ -81,6 +88,7 @@ export class InMemoryLedgerStore implements LedgerStore {
     for (const writes of pending) {
       for (const account of writes.accounts) this.accounts.set(account.userId, account);
       for (const charge of writes.charges) this.charges.set(charge.invoiceId, charge);
+      for (const offset of writes.inbox ?? []) this.inbox.set(inboxKey(offset.group, offset.topic, offset.partition), offset);
     }
     this.ordered.sort((a, b) => comparePositions(positionOf(a), positionOf(b)));
     return { value, committedAt };
@@ -114,6 +122,10 @@ export class InMemoryLedgerStore implements LedgerStore {
 
   async readAccount(userId: string): Promise<Account | undefined> {
     return this.accounts.get(userId);
+  }
+
+  async readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]> {
+    return [...this.inbox.values()].filter((offset) => offset.group === group && offset.topic === topic).sort((a, b) => a.partition - b.partition);
   }
 
   async close(): Promise<void> {}

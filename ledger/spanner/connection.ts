@@ -84,6 +84,10 @@ export function connect(settings: SpannerSettings): SpannerConnection {
   }
   const instance = spanner.instance(settings.instanceId);
   const database = instance.database(settings.databaseId, { min: 1, max: 32 });
+  // The session pool reports background failures (e.g. Spanner unreachable while it creates
+  // sessions) as 'error' events; unhandled, they would crash the process after the caller
+  // already got the same failure from its own request.
+  database.on('error', () => undefined);
   let closed = false;
   return {
     settings,

@@ -10,12 +10,17 @@
  * - EventsByCommit gives the global order (commit timestamp, stream, version). A plain index
  *   on CommittedAt would send every insert to the last split (monotonic key hot-spot), so it
  *   is prefixed with a small Shard (derived from the event ID); readers merge the shards.
+ *   It stores the event columns, so a page of the log is one key-range read per shard,
+ *   with no join back to the table.
  * - OccurredAt is business time (microseconds kept); CommittedAt is Spanner's commit
  *   timestamp, the only source of order. Money columns are INT64 micro-dollars; payloads
  *   are canonical JSON text (decimal strings for money), never FLOAT64.
  * - Accounts and Charges are the write-side state `decide` needs, updated in the same
  *   commit as the events they were folded from, so deciding reads O(1) rows.
  */
+import { PROJECTION_MIGRATIONS } from '../../projections/spanner/schema';
+import { KAFKA_MIGRATIONS } from '../kafka/schema';
+
 export interface Migration {
   readonly version: number;
   readonly description: string;
@@ -25,7 +30,7 @@ export interface Migration {
 /** Number of shards of the global-order index. Changing it needs a data migration. */
 export const EVENT_ORDER_SHARDS = 16;
 
-export const MIGRATIONS: readonly Migration[] = [
+const LEDGER_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'event log and write-side state',
@@ -43,7 +48,8 @@ export const MIGRATIONS: readonly Migration[] = [
         CommittedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
       ) PRIMARY KEY (EventId)`,
       `CREATE UNIQUE INDEX EventsByStream ON Events (StreamId, StreamVersion)`,
-      `CREATE INDEX EventsByCommit ON Events (Shard, CommittedAt, StreamId, StreamVersion)`,
+      `CREATE INDEX EventsByCommit ON Events (Shard, CommittedAt, StreamId, StreamVersion)
+        STORING (EventType, SchemaVersion, OccurredAt, Payload, ContentDigest)`,
       `CREATE TABLE Accounts (
         UserId STRING(256) NOT NULL,
         Version INT64 NOT NULL,
@@ -65,7 +71,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ) PRIMARY KEY (InvoiceId)`,
     ],
   },
+  {
+    version: 2,
+    description: 'Kafka inbox: consumed offsets committed with the events they produced',
+    statements: [
+      `CREATE TABLE KafkaInbox (
+        ConsumerGroup STRING(256) NOT NULL,
+        Topic STRING(256) NOT NULL,
+        KafkaPartition INT64 NOT NULL,
+        NextOffset INT64 NOT NULL,
+        UpdatedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+      ) PRIMARY KEY (ConsumerGroup, Topic, KafkaPartition)`,
+    ],
+  },
 ];
+
+/**
+ * The database schema is one artifact, so every module's migrations are listed here, in
+ * version order: the ledger's (1-2), the projections' (10-19), Kafka relays' (20-29).
+ */
+export const MIGRATIONS: readonly Migration[] = [...LEDGER_MIGRATIONS, ...PROJECTION_MIGRATIONS, ...KAFKA_MIGRATIONS].sort(
+  (a, b) => a.version - b.version,
+);
+
+for (let i = 1; i < MIGRATIONS.length; i++) {
+  if (MIGRATIONS[i]!.version === MIGRATIONS[i - 1]!.version) throw new Error(`two migrations share version ${MIGRATIONS[i]!.version}`);
+}
 
 export const SCHEMA_MIGRATIONS_TABLE = `CREATE TABLE SchemaMigrations (
   Version INT64 NOT NULL,

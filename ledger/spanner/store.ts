@@ -4,10 +4,13 @@ import { Account, Charge } from '../core/account';
 import { StoredEvent } from '../core/events';
 import { LIMITS } from '../core/limits';
 import {
+  comparePositions,
   GlobalPosition,
+  InboxOffset,
   LedgerStore,
   LedgerTransaction,
   LedgerWrites,
+  positionOf,
   ReadAllOptions,
   ReadAllPage,
   TransactionResult,
@@ -27,6 +30,7 @@ import {
   timestampText,
 } from './codec';
 import { SpannerConnection } from './connection';
+import { runReadWrite, TransactionObserver } from './transaction';
 import { EVENT_ORDER_SHARDS } from './schema';
 
 const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;
@@ -78,6 +82,10 @@ class SpannerLedgerTransaction implements LedgerTransaction {
     return version === null || version === undefined ? 0 : smallInt(version);
   }
 
+  async readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]> {
+    return readInboxOffsets(this.tx, this.connection, group, topic);
+  }
+
   write(writes: LedgerWrites): void {
     this.pending.push(writes);
   }
@@ -106,6 +114,19 @@ class SpannerLedgerTransaction implements LedgerTransaction {
       }
       if (writes.accounts.length > 0) this.tx.upsert('Accounts', writes.accounts.map(accountToRow));
       if (writes.charges.length > 0) this.tx.upsert('Charges', writes.charges.map(chargeToRow));
+      if (writes.inbox && writes.inbox.length > 0) {
+        mutations += writes.inbox.length * 5;
+        this.tx.upsert(
+          'KafkaInbox',
+          writes.inbox.map((offset) => ({
+            ConsumerGroup: offset.group,
+            Topic: offset.topic,
+            KafkaPartition: String(offset.partition),
+            NextOffset: offset.nextOffset,
+            UpdatedAt: 'spanner.commit_timestamp()',
+          })),
+        );
+      }
     }
     // The emulator does not enforce Spanner's per-commit mutation limit; production would
     // fail the whole commit, so fail here first, on every backend, with the figures.
@@ -116,115 +137,76 @@ class SpannerLedgerTransaction implements LedgerTransaction {
   }
 }
 
-/** The global-order predicate "strictly after this position". */
-const AFTER_POSITION = `(CommittedAt > @committedAt
-  OR (CommittedAt = @committedAt AND (StreamId > @streamId OR (StreamId = @streamId AND StreamVersion > @streamVersion))))`;
-
-/** Hooks for metrics; the store itself never logs. */
-export interface StoreObserver {
-  onTransactionRetry?(attempt: number, error: unknown): void;
-}
-
-const ABORTED = 10;
-
-function isRetryable(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return code === ABORTED || (typeof message === 'string' && /Session not found/i.test(message));
-}
-
-/** 10 ms doubling to at most 1 s, with full jitter so aborted writers do not collide again in step. */
-function retryDelayMs(attempt: number): number {
-  return Math.random() * Math.min(1000, 10 * 2 ** attempt);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 export class SpannerLedgerStore implements LedgerStore {
   constructor(
     readonly connection: SpannerConnection,
-    readonly observer: StoreObserver = {},
+    readonly observer: TransactionObserver = {},
   ) {}
 
-  /**
-   * Runs `work` in a read-write transaction, re-running it on ABORTED.
-   *
-   * The retry loop is ours rather than the client's runTransactionAsync: the client backs
-   * off 2 s, 4 s, 8 s... per abort, which on the emulator (one read-write transaction at a
-   * time, every other one aborted) turns eight concurrent writers into tens of seconds.
-   * Here the back-off is short, jittered and bounded by LIMITS.transactionAttemptsMax,
-   * and every retry is counted for the metrics.
-   */
-  transact<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>> {
-    if (!this.connection.settings.emulatorHost) return this.runTransaction(work);
-    // The emulator runs one read-write transaction at a time and makes the others wait
-    // (hundreds of ms each) or aborts them. Queueing this process's own transactions
-    // avoids that; transactions from other processes still contend, and are retried.
-    const run = this.emulatorQueue.then(() => this.runTransaction(work));
-    this.emulatorQueue = run.catch(() => undefined);
-    return run;
-  }
-
-  private emulatorQueue: Promise<unknown> = Promise.resolve();
-
-  private async runTransaction<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>> {
-    for (let attempt = 1; ; attempt++) {
-      const [tx] = await this.connection.database.getTransaction();
-      try {
-        // Everything from here to the commit may run again on ABORTED: only reads through
-        // `tx`, the caller's pure work, and buffering mutations. No logs, sends or offsets.
+  /** One read-write transaction through the shared runner (retries on ABORTED; see transaction.ts). */
+  async transact<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>> {
+    let mutations = 0;
+    const result = await runReadWrite(
+      this.connection,
+      async (tx) => {
         const ledgerTx = new SpannerLedgerTransaction(tx, this.connection);
         const value = await work(ledgerTx);
-        const mutations = ledgerTx.flush();
-        if (mutations === 0) {
-          // Roll back rather than just end: an abandoned transaction keeps its locks on the
-          // emulator (one read-write transaction at a time) until it times out.
-          await tx.rollback();
-          return { value, committedAt: undefined };
-        }
-        await tx.commit();
-        if (!tx.commitTimestampProto) throw new Error('Spanner returned no commit timestamp');
-        return { value, committedAt: timestampText(tx.commitTimestamp) };
-      } catch (error) {
-        await tx.rollback().catch(() => undefined);
-        if (!isRetryable(error) || attempt >= LIMITS.transactionAttemptsMax) throw error;
-        this.observer.onTransactionRetry?.(attempt, error);
-        await sleep(retryDelayMs(attempt));
-      } finally {
-        tx.end();
-      }
-    }
+        mutations = ledgerTx.flush();
+        return value;
+      },
+      this.observer,
+    );
+    return { value: result.value, committedAt: mutations === 0 ? undefined : timestampText(result.commitTimestamp) };
   }
 
   /**
    * Events strictly after `after` in the global order (commit timestamp, stream, version).
    *
-   * One query is one strong snapshot read at a timestamp T chosen by Spanner. External
-   * consistency means every transaction that committed before T is visible and every one
-   * that commits later gets a commit timestamp greater than T, so it sorts after every event
-   * this page can return. Using the last returned event as the next cursor therefore never
-   * skips an event that commits later, however long the reader pauses in between.
+   * All reads of a page happen in one snapshot at a timestamp T (strong: chosen by Spanner;
+   * or the pinned `readTimestamp`). External consistency means every transaction that
+   * committed before T is visible and every one that commits later gets a commit timestamp
+   * greater than T, so it sorts after every event this page can return. Using the last
+   * returned event as the next cursor therefore never skips an event that commits later,
+   * however long the reader pauses in between.
+   *
+   * The page is a key-range read of EventsByCommit per shard (cheap: the index is sorted and
+   * stores the event columns), merged here. Each shard returns at most `perShard` rows; when
+   * a shard hits that cap its later rows are unknown, so the merged page stops at the
+   * smallest such cap. A page can thus be shorter than `limit`, never out of order.
    */
   async readAll(after: GlobalPosition | null, limit: number, options: ReadAllOptions = {}): Promise<ReadAllPage> {
     if (limit < 1 || limit > LIMITS.readPageSizeMax) throw new RangeError(`readAll limit must be 1..${LIMITS.readPageSizeMax}`);
-    const cursor = after ?? { committedAt: '0001-01-01T00:00:00.000000000Z', streamId: '', streamVersion: 0 };
+    const perShard = Math.min(limit, Math.max(16, Math.ceil((limit * 2) / EVENT_ORDER_SHARDS)));
     const snapshotOptions = options.readTimestamp ? { readTimestamp: new PreciseDate(options.readTimestamp) } : { strong: true };
     const [snapshot] = await this.connection.database.getSnapshot(snapshotOptions);
     try {
-      const [rows] = await snapshot.run({
-        sql: `SELECT ${EVENT_COLUMNS.join(', ')} FROM Events@{FORCE_INDEX=EventsByCommit}
-              WHERE Shard >= 0 AND Shard < ${EVENT_ORDER_SHARDS} AND ${AFTER_POSITION}
-              ORDER BY CommittedAt, StreamId, StreamVersion
-              LIMIT @limit`,
-        params: { ...cursor, streamVersion: String(cursor.streamVersion), limit: String(limit) },
-        types: { committedAt: 'timestamp', streamId: 'string', streamVersion: 'int64', limit: 'int64' },
-        ...READ_JSON,
-        ...this.connection.queryOptions,
-      });
-      const events = (rows as unknown as Row[]).map(eventFromRow);
-      const last = events[events.length - 1];
-      return { events, position: last ? { committedAt: last.committedAt, streamId: last.streamId, streamVersion: last.streamVersion } : after };
+      const shards = await Promise.all(
+        Array.from({ length: EVENT_ORDER_SHARDS }, async (_, shard) => {
+          const start = after
+            ? { startOpen: [String(shard), after.committedAt, after.streamId, String(after.streamVersion)] }
+            : { startClosed: [String(shard)] };
+          const [rows] = await snapshot.read('Events', {
+            index: 'EventsByCommit',
+            ranges: [{ ...start, endClosed: [String(shard)] }],
+            columns: [...EVENT_COLUMNS],
+            limit: perShard,
+            ...READ_JSON,
+          });
+          return (rows as unknown as Row[]).map(eventFromRow);
+        }),
+      );
+      let cut: GlobalPosition | undefined;
+      for (const events of shards) {
+        const last = events[events.length - 1];
+        if (events.length === perShard && last && (!cut || comparePositions(positionOf(last), cut) < 0)) cut = positionOf(last);
+      }
+      const merged = shards
+        .flat()
+        .filter((event) => !cut || comparePositions(positionOf(event), cut) <= 0)
+        .sort((a, b) => comparePositions(positionOf(a), positionOf(b)))
+        .slice(0, limit);
+      const last = merged[merged.length - 1];
+      return { events: merged, position: last ? positionOf(last) : after };
     } finally {
       snapshot.end();
     }
@@ -255,7 +237,32 @@ export class SpannerLedgerStore implements LedgerStore {
     return row ? accountFromRow(row) : undefined;
   }
 
+  async readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]> {
+    const [snapshot] = await this.connection.database.getSnapshot({ strong: true });
+    try {
+      return await readInboxOffsets(snapshot, this.connection, group, topic);
+    } finally {
+      snapshot.end();
+    }
+  }
+
   async close(): Promise<void> {
     await this.connection.close();
   }
+}
+
+async function readInboxOffsets(
+  reader: Pick<Transaction, 'run'>,
+  connection: SpannerConnection,
+  group: string,
+  topic: string,
+): Promise<InboxOffset[]> {
+  const [rows] = await reader.run({
+    sql: `SELECT KafkaPartition, CAST(NextOffset AS STRING) AS NextOffset FROM KafkaInbox
+          WHERE ConsumerGroup = @group AND Topic = @topic ORDER BY KafkaPartition`,
+    params: { group, topic },
+    ...READ_JSON,
+    ...connection.queryOptions,
+  });
+  return (rows as unknown as Row[]).map((row) => ({ group, topic, partition: smallInt(row.KafkaPartition), nextOffset: String(row.NextOffset) }));
 }

@@ -1,6 +1,6 @@
 import { Account, Charge } from '../../../ledger/core/account';
 import { StoredEvent } from '../../../ledger/core/events';
-import { LedgerTransaction, LedgerWrites } from '../../../ledger/core/store';
+import { LedgerTransaction, LedgerWrites, InboxOffset } from '../../../ledger/core/store';
 
 /**
  * A tiny LedgerTransaction over maps: enough to drive decideBatch without a database.
@@ -62,6 +62,10 @@ export class MemoryTransaction implements LedgerTransaction {
   async readStreamVersion(streamId: string): Promise<number> {
     this.reads.push({ method: 'readStreamVersion', keys: [streamId] });
     return this.ledger.stream(streamId).length;
+  }
+
+  async readInboxOffsets(): Promise<InboxOffset[]> {
+    return [];
   }
 
   write(writes: LedgerWrites): void {

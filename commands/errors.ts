@@ -1,0 +1,35 @@
+/**
+ * Exit codes: the CLI's contract with scripts. Documented in `--help` and the README.
+ */
+export const EXIT = {
+  ok: 0,
+  /** Infrastructure failure: Spanner or Kafka unreachable, a fault, a bug. Message on stderr. */
+  failure: 1,
+  /** Invalid input: a line that is not a valid command, a bad flag or setting. */
+  invalid: 2,
+  /** A valid command was rejected (insufficient funds, idempotency conflict, ...). */
+  rejected: 3,
+  /** Verification found differences between the views and the event log. */
+  mismatch: 5,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  success
+  1  infrastructure failure (Spanner/Kafka unreachable, fault); message on stderr
+  2  invalid input (a line that is not a valid command, a bad flag or setting)
+  3  a command was rejected or conflicted (INSUFFICIENT_FUNDS, IDEMPOTENCY_CONFLICT, ...)
+  5  projections verify found differences`;
+
+/** An error the CLI reports as one line on stderr with a chosen exit code (no stack). */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+    readonly suggestion?: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,205 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+import { EVENT_TYPES, eventUserId, NewEvent, parseEventPayload, StoredEvent } from '../ledger/core/events';
+import { accountStreamId } from '../ledger/core/ids';
+import { appendToStream, digestOf, GlobalPosition } from '../ledger/core/store';
+import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
+import { CliError, EXIT, ExitCode } from './errors';
+import { CliIo, writeLine } from './io';
+
+/** The export line: one event with its place in the original log. */
+export function exportLine(event: StoredEvent): string {
+  return JSON.stringify({
+    eventId: event.eventId,
+    type: event.type,
+    schemaVersion: event.schemaVersion,
+    streamId: event.streamId,
+    streamVersion: event.streamVersion,
+    userId: eventUserId(event),
+    occurredAt: event.occurredAt,
+    committedAt: event.committedAt,
+    contentDigest: event.contentDigest,
+    payload: event.payload,
+  });
+}
+
+const ExportLine = z.strictObject({
+  eventId: z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits'),
+  type: z.enum(EVENT_TYPES as [string, ...string[]]),
+  schemaVersion: z.number().int().positive(),
+  streamId: z.string().min(1),
+  streamVersion: z.number().int().positive(),
+  userId: z.string().min(1),
+  occurredAt: z.string(),
+  committedAt: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/, 'must be canonical UTC with nanoseconds'),
+  contentDigest: z.string().regex(/^[0-9a-f]{64}$/),
+  payload: z.unknown(),
+});
+
+export interface ImportedEvent {
+  readonly line: number;
+  readonly event: NewEvent;
+  readonly streamVersion: number;
+  readonly committedAt: string;
+}
+
+/** Validates one export line completely: shape, payload schema, user/stream agreement and the digest. */
+export function parseExportLine(text: string, line: number): { ok: true; value: ImportedEvent } | { ok: false; message: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, message: `line ${line}: not JSON: ${(error as Error).message}` };
+  }
+  const parsed = ExportLine.safeParse(value);
+  if (!parsed.success) {
+    return { ok: false, message: `line ${line}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'line'}: ${issue.message}`).join('; ')}` };
+  }
+  const data = parsed.data;
+  let ledgerEvent;
+  try {
+    ledgerEvent = parseEventPayload(data.type, data.schemaVersion, data.payload);
+  } catch (error) {
+    const message = error instanceof z.ZodError ? error.issues.map((issue) => `payload.${issue.path.join('.')}: ${issue.message}`).join('; ') : (error as Error).message;
+    return { ok: false, message: `line ${line}: ${message}` };
+  }
+  const event = { ...ledgerEvent, eventId: data.eventId, streamId: data.streamId, occurredAt: data.occurredAt, schemaVersion: data.schemaVersion } as NewEvent;
+  if (eventUserId(event) !== data.userId) return { ok: false, message: `line ${line}: userId ${data.userId} differs from the payload's ${eventUserId(event)}` };
+  if (data.streamId !== accountStreamId(data.userId)) return { ok: false, message: `line ${line}: streamId ${data.streamId} is not the account stream of ${data.userId}` };
+  if (event.payload.occurredAt !== data.occurredAt) return { ok: false, message: `line ${line}: occurredAt differs from the payload's` };
+  if (digestOf(event) !== data.contentDigest) return { ok: false, message: `line ${line}: contentDigest does not match the content (edited or corrupt line)` };
+  return { ok: true, value: { line, event, streamVersion: data.streamVersion, committedAt: data.committedAt } };
+}
+
+async function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  if (!stream.write(text)) await once(stream, 'drain');
+}
+
+/** `events export [FILE]`: every event at one read timestamp, in the global order. */
+export async function eventsExport(io: CliIo, file: string | undefined, flags: ConnectionFlags): Promise<ExitCode> {
+  const store = openStore(io, flags);
+  const toFile = file !== undefined && file !== '-';
+  const output = toFile ? createWriteStream(file) : io.stdout;
+  let count = 0;
+  try {
+    // Pin one read timestamp so the export is one consistent cut of the log.
+    const [snapshot] = await store.connection.database.getSnapshot({ strong: true, returnReadTimestamp: true });
+    let readTimestamp: string;
+    try {
+      await snapshot.run({ sql: 'SELECT 1', ...store.connection.queryOptions });
+      const { timestampText } = await import('../ledger/spanner/codec');
+      readTimestamp = timestampText(snapshot.readTimestamp);
+    } finally {
+      snapshot.end();
+    }
+    let position: GlobalPosition | null = null;
+    for (;;) {
+      const page = await store.readAll(position, 1000, { readTimestamp });
+      if (page.events.length === 0) break;
+      let chunk = '';
+      for (const event of page.events) chunk += `${exportLine(event)}\n`;
+      await write(output, chunk);
+      count += page.events.length;
+      position = page.position;
+    }
+  } catch (error) {
+    throw explainSpannerError(error, resolveSettings(io, flags));
+  } finally {
+    if (toFile) {
+      output.end();
+      await once(output, 'finish').catch(() => undefined);
+    }
+    await store.close();
+  }
+  if (toFile) writeLine(io.stderr, `exported ${count} event(s) to ${file}`);
+  return EXIT.ok;
+}
+
+export interface ImportFlags extends ConnectionFlags {
+  readonly json?: boolean;
+  readonly projector?: boolean;
+}
+
+/** Events of one original commit on one stream, which must be appended together. */
+const GROUP_EVENTS_MAX = 1000;
+
+/**
+ * `events import FILE`: streams the file, validates each line, groups consecutive lines of
+ * the same original commit (committedAt) and stream, and appends each group with
+ * appendToStream at its original stream version: identical → duplicate, different →
+ * conflict; so importing twice changes nothing. Memory: one group at a time.
+ */
+export async function eventsImport(io: CliIo, file: string, flags: ImportFlags): Promise<ExitCode> {
+  const input = file === '-' ? io.stdin : createReadStream(file, 'utf8');
+  const store = openStore(io, flags);
+  const counts = { appended: 0, duplicate: 0, conflicts: 0, invalid: 0, groups: 0 };
+  const problems: string[] = [];
+  let group: ImportedEvent[] = [];
+  const flush = async () => {
+    if (group.length === 0) return;
+    const first = group[0]!;
+    const events = group.map((entry) => entry.event);
+    group = [];
+    counts.groups++;
+    const result = await appendToStream(store, first.event.streamId, first.streamVersion - 1, events);
+    const lines = `lines ${first.line}-${first.line + events.length - 1}`;
+    switch (result.status) {
+      case 'appended':
+        counts.appended += events.length;
+        return;
+      case 'duplicate':
+        counts.duplicate += events.length;
+        return;
+      default:
+        counts.conflicts++;
+        problems.push(`${lines}: ${result.status}: ${result.message}`);
+        writeLine(io.stderr, `${lines}: ${result.status}: ${result.message}`);
+    }
+  };
+  try {
+    const reader = createInterface({ input, crlfDelay: Infinity });
+    let line = 0;
+    for await (const text of reader) {
+      line++;
+      if (text.trim() === '') continue;
+      const parsed = parseExportLine(text, line);
+      if (!parsed.ok) {
+        counts.invalid++;
+        writeLine(io.stderr, parsed.message);
+        continue;
+      }
+      const last = group[group.length - 1];
+      const sameGroup =
+        last !== undefined &&
+        last.committedAt === parsed.value.committedAt &&
+        last.event.streamId === parsed.value.event.streamId &&
+        last.streamVersion + 1 === parsed.value.streamVersion &&
+        group.length < GROUP_EVENTS_MAX;
+      if (!sameGroup) await flush();
+      group.push(parsed.value);
+    }
+    await flush();
+    if (flags.projector !== false) {
+      const { runProjector } = await import('../projections/spanner/runtime');
+      await runProjector(store.connection, store);
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException)?.code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || error instanceof CliError) throw error;
+    throw explainSpannerError(error, resolveSettings(io, flags));
+  } finally {
+    await store.close();
+  }
+  if (flags.json) writeLine(io.stdout, JSON.stringify({ ...counts, problems: problems.slice(0, 20) }));
+  else {
+    writeLine(
+      io.stdout,
+      `imported: ${counts.appended} appended, ${counts.duplicate} duplicate, ${counts.conflicts} conflicting group(s), ${counts.invalid} invalid line(s)`,
+    );
+  }
+  if (counts.invalid > 0) return EXIT.invalid;
+  if (counts.conflicts > 0) return EXIT.rejected;
+  return EXIT.ok;
+}

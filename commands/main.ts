@@ -1,0 +1,154 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command as Program, CommanderError } from 'commander';
+import { CliError, EXIT, EXIT_CODES_HELP, ExitCode } from './errors';
+import { CliIo, processIo, writeLine } from './io';
+import { registerKafkaCommands } from './kafka-commands';
+import { Action, positiveInteger, Run, withConnection } from './program-kit';
+import { registerProjectionCommands } from './projection-commands';
+
+/**
+ * The `spanledger` CLI: parse, call the same handler the Kafka consumer calls, render.
+ * Each command's module is loaded only when that command runs, so `--help` and argument
+ * errors never pay for loading the Spanner or Kafka clients.
+ */
+/** The version from package.json, found upwards from here (works from sources and from dist/). */
+function packageVersion(): string {
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  }
+  return 'unknown';
+}
+
+export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): Program {
+  const program = new Program('spanledger');
+  const run: Run =
+    (load: () => Promise<Action>) =>
+    async (...args: unknown[]) => {
+      // commander passes (positional..., options, command); drop the command object.
+      const action = await load();
+      setExitCode(await action(io, ...args.slice(0, -1)));
+    };
+  program
+    .description('Event-sourced payment ledger on Cloud Spanner and Kafka')
+    .version(packageVersion())
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  withConnection(program.command('submit'))
+    .description('Apply payment commands from JSON Lines (a file, or stdin when FILE is - or missing)')
+    .argument('[file]', 'JSON Lines file of commands; - or missing reads stdin')
+    .option('--batch-size <n>', 'commands per Spanner transaction (group commit)', positiveInteger('--batch-size', 100))
+    .addHelpText(
+      'after',
+      `
+Prints one JSON line per non-empty input line, in input order:
+  {"line":N,"status":"accepted"|"duplicate"|"rejected"|"invalid","eventIds":[...],"code":"...","message":"..."}
+Exit code: 2 if any line is invalid, else 3 if any was rejected, else 0; 1 on infrastructure failure.
+
+Examples:
+  $ spanledger submit payments.jsonl
+  $ echo '{"type":"adjust","userId":"u1","amountMicroUsd":"5000000","reason":"goodwill","idempotencyKey":"ticket-42","occurredAt":"2026-01-31T12:00:00Z"}' | spanledger submit`,
+    )
+    .action(run(async () => (await import('./submit')).submit as Action));
+
+  withConnection(program.command('balance'))
+    .description("Show a user's balance and its parts")
+    .argument('<userId>', 'the user')
+    .option('--json', 'print one JSON object: {"userId","balanceMicroUsd",...}')
+    .addHelpText('after', '\nExamples:\n  $ spanledger balance 3f1c0a2e-user\n  $ spanledger balance 3f1c0a2e-user --json')
+    .action(run(async () => (await import('./balance')).balance as Action));
+
+  const db = program.command('db').description('Database administration');
+  withConnection(db.command('migrate'))
+    .description('Create the instance (emulator only) and database when missing, and apply the schema; safe to re-run')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', '\nExamples:\n  $ spanledger db migrate\n  $ SPANNER_DATABASE_ID=ledger2 spanledger db migrate --json')
+    .action(run(async () => (await import('./db')).dbMigrate as Action));
+
+  const dev = program.command('dev').description('The local development stack (Spanner emulator and embedded Kafka broker)');
+  withConnection(dev.command('up'))
+    .description('Start a detached emulator (and broker when kcat is installed), migrate, remember the endpoints')
+    .option('--json', 'print the endpoints as JSON')
+    .option('--no-kafka', 'do not start the embedded Kafka broker')
+    .addHelpText('after', '\nExamples:\n  $ spanledger dev up\n  $ spanledger dev up --no-kafka')
+    .action(run(async () => (await import('./dev')).devUp as Action));
+  dev
+    .command('down')
+    .description('Stop the local stack started by `dev up`')
+    .addHelpText('after', '\nExamples:\n  $ spanledger dev down')
+    .action(run(async () => (await import('./dev')).devDown as Action));
+  dev
+    .command('status')
+    .description('Show whether the local stack is running (exit 1 when it is not)')
+    .option('--json', 'print the status as JSON')
+    .addHelpText('after', '\nExamples:\n  $ spanledger dev status --json')
+    .action(run(async () => (await import('./dev')).devStatus as Action));
+
+  registerProjectionCommands(program, run);
+  registerKafkaCommands(program, run);
+  addSpannerPreflight(program, io);
+  return program;
+}
+
+/** Every command that takes --database talks to Spanner: check the emulator is reachable first. */
+function addSpannerPreflight(program: Program, io: CliIo): void {
+  const visit = (command: Program) => {
+    if (command.options.some((option) => option.long === '--database') && command.name() !== 'up') {
+      command.hook('preAction', async (_self, actionCommand) => {
+        const { preflight } = await import('./context');
+        await preflight(io, actionCommand.opts());
+      });
+    }
+    command.commands.forEach(visit);
+  };
+  visit(program);
+}
+
+/** Runs the CLI and returns its exit code; never calls process.exit (tests call this). */
+export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<ExitCode> {
+  let exitCode: ExitCode = EXIT.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with code 0; usage errors were already printed.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.invalid;
+    }
+    if (error instanceof CliError) {
+      writeLine(io.stderr, `spanledger: ${error.message}`);
+      if (error.suggestion) writeLine(io.stderr, `  hint: ${error.suggestion}`);
+      return error.exitCode;
+    }
+    const code = (error as NodeJS.ErrnoException)?.code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') {
+      writeLine(io.stderr, `spanledger: ${(error as Error).message}`);
+      return EXIT.invalid;
+    }
+    writeLine(io.stderr, `spanledger: unexpected failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return EXIT.failure;
+  }
+}
+
+/**
+ * Process entry point (bin/spanledger.js). Exits explicitly once the command is done: the
+ * Spanner client keeps background work (session pools, credential lookups) that would
+ * otherwise hold the process open or fail later as an unhandled rejection.
+ */
+export function main(argv: readonly string[]): void {
+  const exit = (code: number) => process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+  runCli(argv.slice(2)).then(exit, (error) => {
+    process.stderr.write(`spanledger: ${String(error)}\n`);
+    exit(EXIT.failure);
+  });
+}

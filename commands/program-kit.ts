@@ -1,0 +1,28 @@
+import { Command as Program, Option } from 'commander';
+import { CliError, EXIT, ExitCode } from './errors';
+import { CliIo } from './io';
+
+/** What every command module plugs into: an action takes the io seam and commander's arguments. */
+// Actions take their own positional arguments and option objects; commander checks them.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Action = (io: CliIo, ...args: any[]) => Promise<ExitCode>;
+
+/** Wraps a lazily loaded action as a commander action handler. */
+export type Run = (load: () => Promise<Action>) => (...args: unknown[]) => Promise<void>;
+
+export function withConnection(command: Program): Program {
+  return command
+    .addOption(new Option('--project <id>', 'Spanner project (env SPANNER_PROJECT_ID, default local-project)'))
+    .addOption(new Option('--instance <id>', 'Spanner instance (env SPANNER_INSTANCE_ID, default local-instance)'))
+    .addOption(new Option('--database <id>', 'Spanner database (env SPANNER_DATABASE_ID, default ledger)'));
+}
+
+/** A commander option parser for whole numbers 1..max that fails with exit code 2. */
+export function positiveInteger(name: string, max: number) {
+  return (text: string): number => {
+    if (!/^[1-9][0-9]*$/.test(text) || Number(text) > max) {
+      throw new CliError(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(text)}`, EXIT.invalid);
+    }
+    return Number(text);
+  };
+}

@@ -1,0 +1,46 @@
+import { formatUsd } from '../ledger/core/money';
+import { transactionJson } from '../projections/core';
+import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
+import { EXIT, ExitCode } from './errors';
+import { CliIo, renderTable, writeLine } from './io';
+
+export interface TransactionsFlags extends ConnectionFlags {
+  readonly json?: boolean;
+  readonly limit?: number;
+  readonly stale?: boolean;
+}
+
+/**
+ * A user's transactions from the transaction view. Unless --stale, the views are caught up
+ * first (read-your-writes): everything committed before the command started is applied.
+ */
+export async function transactions(io: CliIo, userId: string, flags: TransactionsFlags): Promise<ExitCode> {
+  const { runProjector } = await import('../projections/spanner/runtime');
+  const { readTransactions } = await import('../projections/spanner/operations');
+  const store = openStore(io, flags);
+  let page;
+  try {
+    if (!flags.stale) await runProjector(store.connection, store, { projections: ['transactions'] });
+    page = await readTransactions(store.connection, userId, flags.limit ?? 100);
+  } catch (error) {
+    throw explainSpannerError(error, resolveSettings(io, flags));
+  } finally {
+    await store.close();
+  }
+  if (flags.json) {
+    writeLine(io.stdout, JSON.stringify({ userId, generation: page.generation, transactions: page.rows.map(transactionJson) }));
+    return EXIT.ok;
+  }
+  writeLine(io.stdout, `user ${userId}: ${page.rows.length} transaction(s), newest first`);
+  if (page.rows.length > 0) {
+    writeLine(
+      io.stdout,
+      renderTable(
+        ['OCCURRED AT', 'TYPE', 'SOURCE', 'STATUS', 'USD', 'DESCRIPTION', 'ID'],
+        page.rows.map((row) => [row.occurredAt, row.type, row.source, row.status, formatUsd(row.amountMicroUsd), row.description, row.id]),
+        new Set([4]),
+      ),
+    );
+  }
+  return EXIT.ok;
+}

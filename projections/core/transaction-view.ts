@@ -1,0 +1,172 @@
+import { EventType, StoredEvent } from '../../ledger/core/events';
+import { Projection, ViewKey } from './projection';
+
+/**
+ * Transaction view, per user, in the shape of Storj's billing transactions: one row per
+ * deposit, per bonus, per charge and per adjustment, keyed by the event ID of the event that
+ * created it. Settle and fail events do not add rows: they change the status (and metadata)
+ * of the charge row they refer to; a failed charge keeps its row with status "failed".
+ *
+ * ORDER (the one rule, used by every reader and by rebuilds): newest first by occurredAt,
+ * ties broken by the account stream version, descending. The stream version is unique per
+ * user and fixed once written, so the order is total, the same on every read and after every
+ * rebuild or import. A deposit and its bonus share occurredAt; the bonus is appended after
+ * the deposit (higher version), so it comes first.
+ */
+export type TransactionType = 'credit' | 'debit';
+export type TransactionSource = 'ethereum' | 'zksync' | 'bonus' | 'invoice' | 'adjustment';
+export type TransactionStatus = 'complete' | 'pending' | 'failed';
+export type MetadataValue = string | number | null;
+
+export interface TransactionRow {
+  readonly userId: string;
+  /** Event ID of the deposit, bonus, charge or adjustment event. */
+  readonly id: string;
+  /** Stream version of that event: the tie-break of the order. */
+  readonly streamVersion: number;
+  readonly type: TransactionType;
+  readonly source: TransactionSource;
+  readonly status: TransactionStatus;
+  /** Signed: credits positive, debits negative (µUSD). */
+  readonly amountMicroUsd: bigint;
+  readonly description: string;
+  readonly metadata: Readonly<Record<string, MetadataValue>>;
+  /** Business time, canonical RFC 3339 UTC with microseconds. */
+  readonly occurredAt: string;
+}
+
+const HANDLED: ReadonlySet<EventType> = new Set<EventType>([
+  'TokenDeposited',
+  'DepositBonusGranted',
+  'InvoiceCharged',
+  'ChargeSettled',
+  'ChargeFailed',
+  'BalanceAdjusted',
+]);
+
+/** Newest first: occurredAt descending, then stream version descending (see the ORDER rule above). */
+export function compareTransactions(a: TransactionRow, b: TransactionRow): number {
+  if (a.occurredAt !== b.occurredAt) return a.occurredAt < b.occurredAt ? 1 : -1;
+  return b.streamVersion - a.streamVersion;
+}
+
+function formatBps(bps: number): string {
+  const whole = Math.trunc(bps / 100);
+  const rest = bps % 100;
+  return rest === 0 ? `${whole}%` : `${whole}.${String(rest).padStart(2, '0').replace(/0$/, '')}%`;
+}
+
+function chargeRowKey(event: StoredEvent & { type: 'ChargeSettled' | 'ChargeFailed' }): ViewKey {
+  return [event.payload.userId, event.payload.chargeEventId];
+}
+
+/** The rows one event creates or changes; `existing` looks up rows already in the view. */
+export function transactionRowsOf(event: StoredEvent, existing: (key: ViewKey) => TransactionRow | undefined): TransactionRow[] {
+  const base = { id: event.eventId, streamVersion: event.streamVersion, occurredAt: event.occurredAt };
+  switch (event.type) {
+    case 'TokenDeposited': {
+      const p = event.payload;
+      return [
+        {
+          ...base,
+          userId: p.userId,
+          type: 'credit',
+          source: p.source,
+          status: 'complete',
+          amountMicroUsd: BigInt(p.amountMicroUsd),
+          description: `token deposit on ${p.source} (chain ${p.chainId})`,
+          metadata: { chainId: p.chainId, txHash: p.txHash, logIndex: p.logIndex, blockNumber: p.blockNumber, wallet: p.wallet },
+        },
+      ];
+    }
+    case 'DepositBonusGranted': {
+      const p = event.payload;
+      return [
+        {
+          ...base,
+          userId: p.userId,
+          type: 'credit',
+          source: 'bonus',
+          status: 'complete',
+          amountMicroUsd: BigInt(p.amountMicroUsd),
+          description: `deposit bonus (${formatBps(p.rateBps)})`,
+          metadata: { depositEventId: p.depositEventId, rateBps: p.rateBps },
+        },
+      ];
+    }
+    case 'InvoiceCharged': {
+      const p = event.payload;
+      const partial = p.chargedMicroUsd !== p.amountMicroUsd;
+      return [
+        {
+          ...base,
+          userId: p.userId,
+          type: 'debit',
+          source: 'invoice',
+          status: p.status,
+          amountMicroUsd: -BigInt(p.chargedMicroUsd),
+          description: partial ? `invoice ${p.invoiceId} (partial)` : `invoice ${p.invoiceId}`,
+          metadata: { invoiceId: p.invoiceId, requestedMicroUsd: p.amountMicroUsd },
+        },
+      ];
+    }
+    case 'ChargeSettled':
+    case 'ChargeFailed': {
+      const charge = existing(chargeRowKey(event));
+      if (!charge) throw new Error(`transaction view: ${event.type} ${event.eventId} refers to charge ${event.payload.chargeEventId}, which has no row`);
+      return [
+        event.type === 'ChargeSettled'
+          ? { ...charge, status: 'complete', metadata: { ...charge.metadata, reference: event.payload.reference } }
+          : { ...charge, status: 'failed', metadata: { ...charge.metadata, reason: event.payload.reason } },
+      ];
+    }
+    case 'BalanceAdjusted': {
+      const p = event.payload;
+      const amount = BigInt(p.amountMicroUsd);
+      return [
+        {
+          ...base,
+          userId: p.userId,
+          type: amount < 0n ? 'debit' : 'credit',
+          source: 'adjustment',
+          status: 'complete',
+          amountMicroUsd: amount,
+          description: p.reason,
+          metadata: { reason: p.reason, idempotencyKey: p.idempotencyKey },
+        },
+      ];
+    }
+    default: {
+      const exhaustive: never = event;
+      throw new Error(`unhandled event ${JSON.stringify(exhaustive)}`);
+    }
+  }
+}
+
+export const transactionProjection: Projection<TransactionRow> = {
+  name: 'transactions',
+  handles: HANDLED,
+  keysOf: (event) => (event.type === 'ChargeSettled' || event.type === 'ChargeFailed' ? [chargeRowKey(event)] : []),
+  apply: (lookup, event) => transactionRowsOf(event, lookup),
+  keyOf: (row): ViewKey => [row.userId, row.id],
+  render: (row) => JSON.stringify({ ...transactionJson(row), streamVersion: row.streamVersion }),
+};
+
+/** The wire shape (`transactions --json`): money as a signed decimal string of µUSD. */
+export function transactionJson(row: TransactionRow): Record<string, unknown> {
+  return {
+    id: row.id,
+    userId: row.userId,
+    type: row.type,
+    source: row.source,
+    status: row.status,
+    amountMicroUsd: row.amountMicroUsd.toString(),
+    description: row.description,
+    metadata: sortedMetadata(row.metadata),
+    occurredAt: row.occurredAt,
+  };
+}
+
+function sortedMetadata(metadata: Readonly<Record<string, MetadataValue>>): Record<string, MetadataValue> {
+  return Object.fromEntries(Object.keys(metadata).sort().map((key) => [key, metadata[key]!]));
+}

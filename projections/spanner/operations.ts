@@ -1,0 +1,383 @@
+import { PreciseDate } from '@google-cloud/precise-date';
+import { Account, emptyAccount, evolveAccount } from '../../ledger/core/account';
+import { eventUserId } from '../../ledger/core/events';
+import { comparePositions, LedgerStore, positionOf } from '../../ledger/core/store';
+import { ACCOUNT_COLUMNS, accountFromRow, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
+import { SpannerConnection } from '../../ledger/spanner/connection';
+import { runReadWrite } from '../../ledger/spanner/transaction';
+import {
+  balanceRowJson,
+  diffViews,
+  foldAll,
+  keyText,
+  Projection,
+  PROJECTION_NAMES,
+  ProjectionName,
+  PROJECTIONS,
+  TransactionRow,
+  ViewDifference,
+} from '../core';
+import { ensureActiveGenerations, generationFromRow, GenerationState, readActivePointers, readGenerationRows } from './generations';
+import { advance, applyChunk, DEFAULT_CHUNK_SIZE, DEFAULT_PAGE_SIZE, newOwnerId, releaseLease, runProjector, Target } from './runtime';
+import { streamLogAt } from './log-stream';
+import { READ_JSON, transactionTable, VIEW_TABLES, ViewTable } from './tables';
+
+/* ------------------------------------------------------------------ rebuild */
+
+export interface RebuildReport {
+  readonly projections: { projection: ProjectionName; previousGeneration: number; generation: number }[];
+  /** The pinned read timestamp the new generations were built from. */
+  readTimestamp: string;
+  /** Events applied (summed over projections) while building and catching up. */
+  readonly applied: number;
+  /** Events in the log when the rebuild started (each rebuilt view reads all of them). */
+  readonly events: number;
+}
+
+export interface RebuildOptions {
+  readonly projections?: readonly ProjectionName[];
+  readonly owner?: string;
+  readonly chunkSize?: number;
+  /** Called before building with the number of events to fold, then after every chunk. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+async function countEventsAt(connection: SpannerConnection, readTimestamp: string): Promise<number> {
+  const [snapshot] = await connection.database.getSnapshot({ readTimestamp: new PreciseDate(readTimestamp) });
+  try {
+    const [rows] = await snapshot.run({ sql: 'SELECT COUNT(*) AS N FROM Events', ...READ_JSON, ...connection.queryOptions });
+    return smallInt((rows as unknown as Row[])[0]?.N ?? 0);
+  } finally {
+    snapshot.end();
+  }
+}
+
+/**
+ * Deletes every row of one generation of a view. The client's deleteRows takes keys only, so
+ * the one range-delete mutation (KeySet.ranges over the Generation prefix) is queued on the
+ * transaction directly; one mutation whatever the number of rows, no DML.
+ */
+function deleteGeneration(tx: object, table: string, generation: number): void {
+  const queued = (tx as { _queuedMutations?: unknown[] })._queuedMutations;
+  if (!Array.isArray(queued)) throw new Error('this @google-cloud/spanner version does not expose queued mutations; cannot range-delete');
+  const bound = { values: [{ stringValue: String(generation) }] };
+  queued.push({ delete: { table, keySet: { ranges: [{ startClosed: bound, endClosed: bound }] } } });
+}
+
+/**
+ * Builds new generations of the views beside the active ones, from the log at a pinned read
+ * timestamp (the commit timestamp of the transaction that created them), catches them up to
+ * now, then switches the active pointers in one transaction. Readers read the pointer first,
+ * so they see the old view or the complete new one. Old rows are deleted afterwards.
+ */
+export async function rebuild(connection: SpannerConnection, store: LedgerStore, options: RebuildOptions = {}): Promise<RebuildReport> {
+  const names = options.projections ?? PROJECTION_NAMES;
+  const owner = options.owner ?? newOwnerId('rebuild');
+  await ensureActiveGenerations(connection, names);
+  const created = await runReadWrite(connection, async (tx) => {
+    const active = await readActivePointers(tx);
+    const [rows] = await tx.run({
+      sql: 'SELECT Projection, MAX(Generation) AS G FROM ProjectionGenerations GROUP BY Projection',
+      ...READ_JSON,
+      ...connection.queryOptions,
+    });
+    const maxGeneration = new Map((rows as unknown as Row[]).map((row) => [String(row.Projection), smallInt(row.G)]));
+    return names.map((projection) => {
+      const generation = (maxGeneration.get(projection) ?? 0) + 1;
+      tx.insert('ProjectionGenerations', {
+        Projection: projection,
+        Generation: String(generation),
+        Status: 'building',
+        EventsApplied: '0',
+        LeaseOwner: owner,
+        LeaseExpiresAt: null,
+        UpdatedAt: 'spanner.commit_timestamp()',
+      });
+      return { projection, previousGeneration: active.get(projection)!, generation };
+    });
+  });
+  const readTimestamp = timestampText(created.commitTimestamp);
+  const plan = created.value;
+  const building: Target[] = plan.map(({ projection, generation }) => ({ projection, generation, expectedStatus: 'building' }));
+  const total = await countEventsAt(connection, readTimestamp);
+  options.onProgress?.(0, total);
+  // Every projection folds every event; progress counts events of the slowest (the sum / n).
+  let applied = 0;
+  const build = async (readAt: string | undefined) => {
+    const result = await advance(connection, store, building, {
+      owner,
+      chunkSize: options.chunkSize,
+      ...(readAt ? { readTimestamp: readAt } : {}),
+      onChunk: (n) => {
+        applied += n;
+        options.onProgress?.(Math.min(Math.floor(applied / names.length), total), total);
+      },
+    });
+    // Only this rebuild writes the building generations: being fenced or retired means an operator interfered.
+    if (result.status !== 'caught_up') throw new Error(`rebuild: building the new generation ended with ${result.status}`);
+  };
+  // The pinned phase: every event at T, read as one ordered stream (see log-stream.ts);
+  // the next chunk is read while the current one commits.
+  const chunks = streamLogAt(connection, readTimestamp, options.chunkSize ?? DEFAULT_CHUNK_SIZE)[Symbol.asyncIterator]();
+  let next = chunks.next();
+  for (;;) {
+    const current = await next;
+    if (current.done) break;
+    next = chunks.next();
+    const outcome = await applyChunk(connection, building, current.value, { owner, chunkSize: options.chunkSize });
+    if (outcome.kind !== 'applied') {
+      await chunks.return(undefined);
+      throw new Error(`rebuild: building the new generation ended with ${outcome.kind}`);
+    }
+    applied += outcome.applied;
+    options.onProgress?.(Math.min(Math.floor(applied / names.length), total), total);
+  }
+  await build(undefined);
+
+  // The switch: one transaction flips every pointer and retires the old generations.
+  await runReadWrite(connection, async (tx) => {
+    const states = await readGenerationRows(tx, building);
+    for (const { projection, generation, previousGeneration } of plan) {
+      const state = states.get(`${projection}/${generation}`);
+      if (!state || state.status !== 'building') throw new Error(`rebuild: generation ${generation} of ${projection} is no longer building`);
+      tx.update('Projections', { Projection: projection, ActiveGeneration: String(generation), UpdatedAt: 'spanner.commit_timestamp()' });
+      tx.update('ProjectionGenerations', { Projection: projection, Generation: String(generation), Status: 'active', UpdatedAt: 'spanner.commit_timestamp()' });
+      tx.update('ProjectionGenerations', { Projection: projection, Generation: String(previousGeneration), Status: 'retired', LeaseOwner: null, LeaseExpiresAt: null, UpdatedAt: 'spanner.commit_timestamp()' });
+    }
+  });
+  // Close the gap between the last catch-up and the switch, then let others take over.
+  const active: Target[] = plan.map(({ projection, generation }) => ({ projection, generation, expectedStatus: 'active' }));
+  const tail = await advance(connection, store, active, { owner, chunkSize: options.chunkSize });
+  applied += tail.events;
+  await releaseLease(connection, active, owner);
+  // Readers no longer look at the old generations: drop their rows (one range delete per table).
+  await runReadWrite(connection, async (tx) => {
+    for (const { projection, previousGeneration } of plan) deleteGeneration(tx, VIEW_TABLES[projection].table, previousGeneration);
+  });
+  options.onProgress?.(total, total);
+  return { projections: plan, readTimestamp, applied, events: total };
+}
+
+/* ------------------------------------------------------------------ reads */
+
+async function readGenerationView<R>(reader: { run: SnapshotRun }, connection: SpannerConnection, table: ViewTable<R>, generation: number): Promise<Map<string, R>> {
+  const [rows] = await reader.run({
+    sql: `SELECT ${table.columns.join(', ')} FROM ${table.table} WHERE Generation = @generation`,
+    params: { generation: String(generation) },
+    types: { generation: 'int64' },
+    ...READ_JSON,
+    ...connection.queryOptions,
+  });
+  return new Map((rows as unknown as Row[]).map((row) => [keyText(table.keyOfRow(row)), table.fromRow(row)]));
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type SnapshotRun = (query: any) => Promise<any>;
+
+export interface TransactionsPage {
+  /** The generation read; null when the projection has never run. */
+  readonly generation: number | null;
+  readonly rows: TransactionRow[];
+}
+
+/**
+ * A user's transactions from the active generation, newest first (occurredAt DESC, then
+ * stream version DESC: see transaction-view.ts), read in one strong snapshot.
+ */
+export async function readTransactions(connection: SpannerConnection, userId: string, limit: number): Promise<TransactionsPage> {
+  const [snapshot] = await connection.database.getSnapshot({ strong: true });
+  try {
+    const generation = (await readActivePointers(snapshot)).get('transactions');
+    if (generation === undefined) return { generation: null, rows: [] };
+    const [rows] = await snapshot.run({
+      sql: `SELECT ${transactionTable.columns.join(', ')} FROM TransactionView
+            WHERE Generation = @generation AND UserId = @userId
+            ORDER BY OccurredAt DESC, StreamVersion DESC LIMIT @limit`,
+      params: { generation: String(generation), userId, limit: String(limit) },
+      types: { generation: 'int64', userId: 'string', limit: 'int64' },
+      ...READ_JSON,
+      ...connection.queryOptions,
+    });
+    return { generation, rows: (rows as unknown as Row[]).map(transactionTable.fromRow) };
+  } finally {
+    snapshot.end();
+  }
+}
+
+/* ------------------------------------------------------------------ status */
+
+export interface ProjectionStatus {
+  readonly projection: ProjectionName;
+  readonly generation: number | null;
+  readonly checkpoint: GenerationState['checkpoint'];
+  readonly eventsApplied: string;
+  /** Events in the log after the checkpoint, counted up to `lagCap`. */
+  readonly lag: number;
+  readonly lagIsLowerBound: boolean;
+  readonly leaseOwner: string | null;
+  readonly building: number[];
+}
+
+export async function projectionStatus(connection: SpannerConnection, store: LedgerStore, lagCap = DEFAULT_PAGE_SIZE): Promise<ProjectionStatus[]> {
+  const [snapshot] = await connection.database.getSnapshot({ strong: true });
+  let active: Map<ProjectionName, number>;
+  let all: GenerationState[];
+  try {
+    active = await readActivePointers(snapshot);
+    const [rows] = await snapshot.run({
+      sql: 'SELECT Projection, Generation, Status, CheckpointCommittedAt, CheckpointStreamId, CheckpointStreamVersion, EventsApplied, LeaseOwner, LeaseExpiresAt FROM ProjectionGenerations',
+      ...READ_JSON,
+      ...connection.queryOptions,
+    });
+    all = (rows as unknown as Row[]).map(generationFromRow);
+  } finally {
+    snapshot.end();
+  }
+  const out: ProjectionStatus[] = [];
+  for (const projection of PROJECTION_NAMES) {
+    const generation = active.get(projection) ?? null;
+    const state = all.find((candidate) => candidate.projection === projection && candidate.generation === generation);
+    const checkpoint = state?.checkpoint ?? null;
+    // Bounded: one page of at most lagCap events after the checkpoint.
+    const page = await store.readAll(checkpoint, lagCap);
+    out.push({
+      projection,
+      generation,
+      checkpoint,
+      eventsApplied: (state?.eventsApplied ?? 0n).toString(),
+      lag: page.events.length,
+      lagIsLowerBound: page.events.length === lagCap,
+      leaseOwner: state?.leaseOwner ?? null,
+      building: all.filter((candidate) => candidate.projection === projection && candidate.status === 'building').map((candidate) => candidate.generation),
+    });
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------------ verify */
+
+export interface VerifyDifference extends ViewDifference {
+  readonly view: ProjectionName | 'accounts';
+}
+
+export interface VerifyReport {
+  readonly ok: boolean;
+  readonly readTimestamp: string;
+  readonly events: number;
+  readonly checked: Record<string, number>;
+  readonly differenceCount: number;
+  /** The first `limit` differences. */
+  readonly differences: VerifyDifference[];
+  /** Projections whose checkpoint was behind the log head at the read timestamp. */
+  readonly lagging: ProjectionName[];
+}
+
+function accountText(account: Account): string {
+  const { lastEventAt: _drop, ...rest } = balanceRowJson({ ...account, lastEventAt: '' });
+  return JSON.stringify(rest);
+}
+
+/**
+ * Folds the log at one read timestamp T and compares the result with the views and with
+ * the write-side Accounts, all read at that same T (views and accounts in one snapshot, the
+ * log with readAll pinned at T). Each view is compared with the fold of the events up to its
+ * own checkpoint (at T); a caught-up balance view is also compared with Accounts directly.
+ * Catches the views up first unless told not to, so a lag is not reported as a mismatch.
+ */
+export async function verify(connection: SpannerConnection, store: LedgerStore, options: { limit?: number; catchUp?: boolean } = {}): Promise<VerifyReport> {
+  const limit = options.limit ?? 20;
+  if (options.catchUp !== false) await runProjector(connection, store);
+  const [snapshot] = await connection.database.getSnapshot({ strong: true, returnReadTimestamp: true });
+  let readTimestamp: string;
+  const views = new Map<ProjectionName, Map<string, unknown>>();
+  const checkpoints = new Map<ProjectionName, GenerationState['checkpoint']>();
+  let accounts: Map<string, Account>;
+  try {
+    const active = await readActivePointers(snapshot);
+    readTimestamp = timestampText(snapshot.readTimestamp);
+    const states = await readGenerationRows(
+      snapshot,
+      [...active].map(([projection, generation]) => ({ projection, generation })),
+    );
+    for (const [projection, generation] of active) {
+      checkpoints.set(projection, states.get(`${projection}/${generation}`)?.checkpoint ?? null);
+      views.set(projection, await readGenerationView(snapshot, connection, VIEW_TABLES[projection] as ViewTable<unknown>, generation));
+    }
+    const [rows] = await snapshot.run({ sql: `SELECT ${ACCOUNT_COLUMNS.join(', ')} FROM Accounts`, ...READ_JSON, ...connection.queryOptions });
+    accounts = new Map((rows as unknown as Row[]).map((row) => [String(row.UserId), accountFromRow(row)]));
+  } finally {
+    snapshot.end();
+  }
+
+  const expected = new Map<ProjectionName, Map<string, unknown>>(PROJECTION_NAMES.map((name) => [name, new Map()]));
+  const folded = new Map<string, Account>();
+  const lagging = new Set<ProjectionName>();
+  let events = 0;
+  for (let position = null as Parameters<LedgerStore['readAll']>[0]; ; ) {
+    const page = await store.readAll(position, DEFAULT_PAGE_SIZE, { readTimestamp });
+    if (page.events.length === 0) break;
+    events += page.events.length;
+    for (const event of page.events) {
+      const userId = eventUserId(event);
+      folded.set(userId, evolveAccount(folded.get(userId) ?? emptyAccount(userId), event));
+      for (const name of PROJECTION_NAMES) {
+        if (!views.has(name)) continue;
+        const checkpoint = checkpoints.get(name) ?? null;
+        if (checkpoint === null || comparePositions(positionOf(event), checkpoint) > 0) {
+          lagging.add(name);
+          continue;
+        }
+        foldAll(PROJECTIONS[name] as Projection<unknown>, [event], expected.get(name)!);
+      }
+    }
+    position = page.position;
+  }
+
+  const differences: VerifyDifference[] = [];
+  const checked: Record<string, number> = {};
+  for (const name of PROJECTION_NAMES) {
+    const actual = views.get(name) ?? new Map();
+    checked[name] = actual.size;
+    for (const difference of diffViews(PROJECTIONS[name] as Projection<unknown>, expected.get(name)!, actual)) differences.push({ view: name, ...difference });
+  }
+  // Write side: Accounts must equal the fold of the whole log at T.
+  const accountDiffs = compareAccounts(folded, accounts);
+  checked.accounts = accounts.size;
+  differences.push(...accountDiffs.map((difference) => ({ view: 'accounts' as const, ...difference })));
+  // A caught-up balance view must equal Accounts row for row.
+  const balances = views.get('balances') as Map<string, Account> | undefined;
+  if (balances && !lagging.has('balances')) {
+    const asAccounts = new Map([...balances.values()].map((row) => [row.userId, row]));
+    differences.push(...compareAccounts(accounts, asAccounts).map((difference) => ({ ...difference, view: 'balances' as const, key: `accounts-vs-view ${difference.key}` })));
+  }
+  return { ok: differences.length === 0, readTimestamp, events, checked, differenceCount: differences.length, differences: differences.slice(0, limit), lagging: [...lagging] };
+}
+
+function compareAccounts(expected: ReadonlyMap<string, Account>, actual: ReadonlyMap<string, Account>): ViewDifference[] {
+  const out: ViewDifference[] = [];
+  for (const userId of [...new Set([...expected.keys(), ...actual.keys()])].sort()) {
+    const want = expected.get(userId);
+    const got = actual.get(userId);
+    const wantText = want ? accountText(want) : null;
+    const gotText = got ? accountText(got) : null;
+    if (wantText !== gotText) out.push({ key: keyText([userId]), expected: wantText, actual: gotText });
+  }
+  return out;
+}
+
+/** Every row of the active generation of each view, rendered (tests and tooling). */
+export async function readActiveViews(connection: SpannerConnection): Promise<{ generations: Map<ProjectionName, number>; views: Map<ProjectionName, Map<string, string>> }> {
+  const [snapshot] = await connection.database.getSnapshot({ strong: true });
+  try {
+    const generations = await readActivePointers(snapshot);
+    const views = new Map<ProjectionName, Map<string, string>>();
+    for (const [projection, generation] of generations) {
+      const rows = await readGenerationView(snapshot, connection, VIEW_TABLES[projection] as ViewTable<unknown>, generation);
+      const projectionDef = PROJECTIONS[projection] as Projection<unknown>;
+      views.set(projection, new Map([...rows].map(([key, row]) => [key, projectionDef.render(row)])));
+    }
+    return { generations, views };
+  } finally {
+    snapshot.end();
+  }
+}

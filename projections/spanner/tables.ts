@@ -1,0 +1,107 @@
+import { int64, occurredAtText, Row, smallInt } from '../../ledger/spanner/codec';
+import { BalanceRow, ProjectionName, ProjectionRows, TransactionRow, ViewKey } from '../core';
+
+/** Spanner side of a view: table, columns and the row codec (INT64 as decimal strings, never numbers). */
+export interface ViewTable<R> {
+  readonly table: string;
+  readonly columns: readonly string[];
+  /** Key columns after Generation. */
+  readonly keyColumns: readonly string[];
+  toRow(generation: number, row: R): Row;
+  fromRow(row: Row): R;
+  keyOfRow(row: Row): ViewKey;
+}
+
+const BALANCE_COLUMNS = [
+  'UserId',
+  'Version',
+  'BalanceMicroUsd',
+  'DepositsMicroUsd',
+  'BonusesMicroUsd',
+  'ChargesMicroUsd',
+  'PendingMicroUsd',
+  'AdjustmentsMicroUsd',
+  'LastEventAt',
+] as const;
+
+export const balanceTable: ViewTable<BalanceRow> = {
+  table: 'BalanceView',
+  columns: BALANCE_COLUMNS,
+  keyColumns: ['UserId'],
+  toRow: (generation, row) => ({
+    Generation: String(generation),
+    UserId: row.userId,
+    Version: String(row.version),
+    BalanceMicroUsd: row.balanceMicroUsd.toString(),
+    DepositsMicroUsd: row.depositsMicroUsd.toString(),
+    BonusesMicroUsd: row.bonusesMicroUsd.toString(),
+    ChargesMicroUsd: row.chargesMicroUsd.toString(),
+    PendingMicroUsd: row.pendingMicroUsd.toString(),
+    AdjustmentsMicroUsd: row.adjustmentsMicroUsd.toString(),
+    LastEventAt: row.lastEventAt,
+  }),
+  fromRow: (row) => ({
+    userId: String(row.UserId),
+    version: smallInt(row.Version),
+    balanceMicroUsd: int64(row.BalanceMicroUsd),
+    depositsMicroUsd: int64(row.DepositsMicroUsd),
+    bonusesMicroUsd: int64(row.BonusesMicroUsd),
+    chargesMicroUsd: int64(row.ChargesMicroUsd),
+    pendingMicroUsd: int64(row.PendingMicroUsd),
+    adjustmentsMicroUsd: int64(row.AdjustmentsMicroUsd),
+    lastEventAt: occurredAtText(row.LastEventAt),
+  }),
+  keyOfRow: (row) => [String(row.UserId)],
+};
+
+const TRANSACTION_COLUMNS = [
+  'UserId',
+  'EventId',
+  'StreamVersion',
+  'Type',
+  'Source',
+  'Status',
+  'AmountMicroUsd',
+  'Description',
+  'Metadata',
+  'OccurredAt',
+] as const;
+
+export const transactionTable: ViewTable<TransactionRow> = {
+  table: 'TransactionView',
+  columns: TRANSACTION_COLUMNS,
+  keyColumns: ['UserId', 'EventId'],
+  toRow: (generation, row) => ({
+    Generation: String(generation),
+    UserId: row.userId,
+    EventId: row.id,
+    StreamVersion: String(row.streamVersion),
+    Type: row.type,
+    Source: row.source,
+    Status: row.status,
+    AmountMicroUsd: row.amountMicroUsd.toString(),
+    Description: row.description,
+    Metadata: JSON.stringify(row.metadata),
+    OccurredAt: row.occurredAt,
+  }),
+  fromRow: (row) => ({
+    userId: String(row.UserId),
+    id: String(row.EventId),
+    streamVersion: smallInt(row.StreamVersion),
+    type: String(row.Type) as TransactionRow['type'],
+    source: String(row.Source) as TransactionRow['source'],
+    status: String(row.Status) as TransactionRow['status'],
+    amountMicroUsd: int64(row.AmountMicroUsd),
+    description: String(row.Description),
+    metadata: JSON.parse(String(row.Metadata)) as TransactionRow['metadata'],
+    occurredAt: occurredAtText(row.OccurredAt),
+  }),
+  keyOfRow: (row) => [String(row.UserId), String(row.EventId)],
+};
+
+export const VIEW_TABLES: { [N in ProjectionName]: ViewTable<ProjectionRows[N]> } = {
+  balances: balanceTable,
+  transactions: transactionTable,
+};
+
+export const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;

@@ -1,0 +1,125 @@
+import { EVENT_SCHEMA_VERSION, StoredEvent } from '../../ledger/core/events';
+import { accountStreamId, eventIds } from '../../ledger/core/ids';
+import { digestOf } from '../../ledger/core/store';
+import {
+  applyToBalance,
+  balanceProjection,
+  compareTransactions,
+  foldAll,
+  foldBatch,
+  keysOfBatch,
+  TransactionRow,
+  transactionJson,
+  transactionProjection,
+} from '../../projections/core';
+
+let committed = 0;
+function stored(userId: string, streamVersion: number, event: Pick<StoredEvent, 'type' | 'payload'>, eventId: string): StoredEvent {
+  committed++;
+  const draft = {
+    ...event,
+    eventId,
+    streamId: accountStreamId(userId),
+    occurredAt: (event.payload as { occurredAt: string }).occurredAt,
+    schemaVersion: EVENT_SCHEMA_VERSION[event.type],
+  } as StoredEvent;
+  return { ...draft, streamVersion, contentDigest: digestOf(draft), committedAt: `2026-03-01T00:00:00.${String(committed).padStart(9, '0')}Z` };
+}
+
+const T1 = '2026-01-01T10:00:00.000001Z';
+const T2 = '2026-01-01T11:00:00.000000Z';
+const depositId = eventIds.deposit('1', `0x${'11'.repeat(32)}`, '0');
+
+function history(): StoredEvent[] {
+  const u = 'u1';
+  return [
+    stored(u, 1, { type: 'TokenDeposited', payload: { userId: u, source: 'ethereum', chainId: '1', txHash: `0x${'11'.repeat(32)}`, logIndex: '0', blockNumber: '7', wallet: `0x${'ab'.repeat(20)}`, tokenValue: '9', amountMicroUsd: '10000000', occurredAt: T1 } }, depositId),
+    stored(u, 2, { type: 'DepositBonusGranted', payload: { userId: u, depositEventId: depositId, rateBps: 1000, amountMicroUsd: '1000000', occurredAt: T1 } }, eventIds.bonus(depositId)),
+    stored(u, 3, { type: 'InvoiceCharged', payload: { userId: u, invoiceId: 'i1', amountMicroUsd: '3000000', allowPartial: false, pending: true, occurredAt: T2, chargedMicroUsd: '3000000', status: 'pending' } }, eventIds.charge('i1')),
+    stored(u, 4, { type: 'InvoiceCharged', payload: { userId: u, invoiceId: 'i2', amountMicroUsd: '2000000', allowPartial: false, pending: true, occurredAt: T2, chargedMicroUsd: '2000000', status: 'pending' } }, eventIds.charge('i2')),
+    stored(u, 5, { type: 'ChargeSettled', payload: { userId: u, invoiceId: 'i1', reference: 'r-1', occurredAt: T2, chargeEventId: eventIds.charge('i1'), amountMicroUsd: '3000000' } }, eventIds.settle('i1')),
+    stored(u, 6, { type: 'ChargeFailed', payload: { userId: u, invoiceId: 'i2', reason: 'declined', occurredAt: T2, chargeEventId: eventIds.charge('i2'), refundedMicroUsd: '2000000' } }, eventIds.fail('i2')),
+    stored(u, 7, { type: 'BalanceAdjusted', payload: { userId: u, amountMicroUsd: '-500000', reason: 'correction', idempotencyKey: 'k1', occurredAt: '2026-01-01T09:00:00.000000Z' } }, eventIds.adjust('k1')),
+  ];
+}
+
+describe('transaction view fold', () => {
+  const rows = () => [...foldAll(transactionProjection, history()).values()].sort(compareTransactions);
+
+  test('one row per deposit, bonus, charge and adjustment; settle/fail change the charge row', () => {
+    const json = rows().map(transactionJson);
+    expect(json).toHaveLength(5);
+    expect(json.map((row) => [row.source, row.type, row.status, row.amountMicroUsd])).toEqual([
+      ['invoice', 'debit', 'failed', '-2000000'],
+      ['invoice', 'debit', 'complete', '-3000000'],
+      ['bonus', 'credit', 'complete', '1000000'],
+      ['ethereum', 'credit', 'complete', '10000000'],
+      ['adjustment', 'debit', 'complete', '-500000'],
+    ]);
+  });
+
+  test('a failed charge keeps its row, with status failed and the reason', () => {
+    const failed = rows().find((row) => row.id === eventIds.charge('i2'))!;
+    expect(failed.status).toBe('failed');
+    expect(failed.amountMicroUsd).toBe(-2_000_000n);
+    expect(failed.metadata).toEqual({ invoiceId: 'i2', requestedMicroUsd: '2000000', reason: 'declined' });
+    const settled = rows().find((row) => row.id === eventIds.charge('i1'))!;
+    expect(settled.metadata.reference).toBe('r-1');
+  });
+
+  test('metadata: deposit chain fields, bonus link and rate; ids are the event IDs', () => {
+    const [deposit] = rows().filter((row) => row.source === 'ethereum');
+    expect(deposit!.id).toBe(depositId);
+    expect(deposit!.metadata).toEqual({ chainId: '1', txHash: `0x${'11'.repeat(32)}`, logIndex: '0', blockNumber: '7', wallet: `0x${'ab'.repeat(20)}` });
+    const [bonus] = rows().filter((row) => row.source === 'bonus');
+    expect(bonus!.metadata).toEqual({ depositEventId: depositId, rateBps: 1000 });
+    expect(bonus!.occurredAt).toBe(T1);
+  });
+
+  test('order: occurredAt descending, then stream version descending (bonus before its deposit)', () => {
+    const base: TransactionRow = { userId: 'u', id: 'a', streamVersion: 1, type: 'credit', source: 'ethereum', status: 'complete', amountMicroUsd: 1n, description: '', metadata: {}, occurredAt: T1 };
+    const deposit = base;
+    const bonus = { ...base, id: 'b', streamVersion: 2, source: 'bonus' as const };
+    const later = { ...base, id: 'c', streamVersion: 0, occurredAt: T2 };
+    expect([deposit, later, bonus].sort(compareTransactions).map((row) => row.id)).toEqual(['c', 'b', 'a']);
+    expect(compareTransactions(bonus, deposit)).toBeLessThan(0);
+  });
+
+  test('settle needs the charge row: keysOf asks for it, and a missing row is an error', () => {
+    const events = history();
+    expect(keysOfBatch(transactionProjection, [events[4]!])).toEqual([['u1', eventIds.charge('i1')]]);
+    expect(() => foldBatch(transactionProjection, new Map(), [events[4]!])).toThrow(/has no row/);
+  });
+
+  test('folding in batches (with rows carried between them) equals one fold', () => {
+    const events = history();
+    const whole = foldAll(transactionProjection, events);
+    const first = foldBatch(transactionProjection, new Map(), events.slice(0, 4));
+    const second = foldBatch(transactionProjection, first, events.slice(4));
+    expect(new Map([...first, ...second])).toEqual(whole);
+  });
+});
+
+describe('balance view fold', () => {
+  test('balance and parts equal the write-side fold; last event time is the latest event\'s occurredAt', () => {
+    const [row] = [...foldAll(balanceProjection, history()).values()];
+    expect(row).toEqual({
+      userId: 'u1',
+      version: 7,
+      balanceMicroUsd: 10_000_000n + 1_000_000n - 3_000_000n - 500_000n,
+      depositsMicroUsd: 10_000_000n,
+      bonusesMicroUsd: 1_000_000n,
+      chargesMicroUsd: 3_000_000n,
+      pendingMicroUsd: 0n,
+      adjustmentsMicroUsd: -500_000n,
+      lastEventAt: '2026-01-01T09:00:00.000000Z',
+    });
+  });
+
+  test('an event out of stream order (skipped or applied twice) is refused', () => {
+    const events = history();
+    const one = applyToBalance(undefined, events[0]!);
+    expect(() => applyToBalance(one, events[0]!)).toThrow(/expected 2/);
+    expect(() => applyToBalance(one, events[2]!)).toThrow(/expected 2/);
+  });
+});
