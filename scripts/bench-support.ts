@@ -13,7 +13,7 @@ export async function freshBenchDatabase(emulatorHost: string, label: string): P
 }
 
 /** The `n`-th deposit command as a `submit` line; users spread over `users` accounts. */
-export function depositLine(n: number, users = 500, runTag = 'bench'): string {
+export function depositLine(n: number, users = 500, runTag = "bench"): string {
   return JSON.stringify({
     type: 'deposit',
     userId: `user-${n % users}`,

@@ -3,7 +3,9 @@ import { LIMITS } from '../ledger/core/limits';
 import { runReadWrite } from '../ledger/spanner/transaction';
 import { SpannerLedgerStore } from '../ledger/spanner/store';
 import { SpannerConnection } from '../ledger/spanner/connection';
-import { startSpannerEmulator } from '../emulator';
+import { findKcat, startKafkaBroker, startSpannerEmulator } from '../emulator';
+import { benchConsume } from './bench-consume';
+import { benchRebuild } from './bench-rebuild';
 import { depositLine, freshBenchDatabase, round, seconds } from './bench-support';
 
 /**
@@ -13,7 +15,17 @@ import { depositLine, freshBenchDatabase, round, seconds } from './bench-support
  * - raw: plain `tx.insert` batches into the Events table (the ceiling: no reads, no decisions).
  * - submit: 20,000 deposits through the CommandHandler (the path `spanledger submit` takes),
  *   group commits of LIMITS.commandsPerTransactionMax; each deposit writes 2 events (10 % bonus).
+ * - rebuild: 20,000 events seeded, then `projections rebuild` of both views (read the pinned
+ *   log, fold, write a new generation, switch, drop the old one).
+ * - consume: 20,000 deposit messages (no bonus: 1 event each) through the Kafka consumer on
+ *   the embedded broker, until idle.
+ * - growth: cost per command (ms) at 10,000 events in the log and again at 200,000, measured
+ *   on the same 2,000 fresh deposits' worth of work (goal: flat within 20 %).
+ * Each phase gets a fresh database, so no phase pays for another's table size.
  */
+const GROWTH_SMALL_EVENTS = 10_000;
+const GROWTH_LARGE_EVENTS = Number(process.env.BENCH_GROWTH_EVENTS ?? 200_000);
+const GROWTH_SAMPLE_DEPOSITS = 2_000;
 const DEPOSITS = Number(process.env.BENCH_DEPOSITS ?? 20_000);
 const ROWS_PER_COMMIT = LIMITS.commandsPerTransactionMax * 2;
 
@@ -62,26 +74,79 @@ async function submitThroughput(connection: SpannerConnection, deposits: number)
   return { eventsPerSecond: events / seconds(start), events };
 }
 
+/** Appends deposits numbered [from, to) through the handler; returns ms per command. */
+async function timedDeposits(handler: CommandHandler, from: number, to: number, runTag: string): Promise<number> {
+  const chunk = LIMITS.commandsPerTransactionMax * 10;
+  const start = process.hrtime.bigint();
+  for (let offset = from; offset < to; offset += chunk) {
+    const outcomes = await handler.handleTexts(Array.from({ length: Math.min(chunk, to - offset) }, (_, i) => depositLine(offset + i, 500, runTag)));
+    if (outcomes.some((outcome) => outcome.status !== 'accepted')) throw new Error('bench: a growth deposit was not accepted');
+  }
+  return (seconds(start) * 1000) / (to - from);
+}
+
+/** Cost per command with a small log and with a large one (each deposit writes 2 events). */
+async function costAsLogGrows(connection: SpannerConnection): Promise<{ smallMs: number; largeMs: number }> {
+  const handler = new CommandHandler(new SpannerLedgerStore(connection), { bonusRateBps: 1000 });
+  const small = GROWTH_SMALL_EVENTS / 2;
+  await timedDeposits(handler, 0, small, 'growth');
+  const smallMs = await timedDeposits(handler, small, small + GROWTH_SAMPLE_DEPOSITS, 'growth');
+  const large = GROWTH_LARGE_EVENTS / 2;
+  await timedDeposits(handler, small + GROWTH_SAMPLE_DEPOSITS, large, 'growth');
+  const largeMs = await timedDeposits(handler, large, large + GROWTH_SAMPLE_DEPOSITS, 'growth');
+  return { smallMs, largeMs };
+}
+
 async function main(): Promise<void> {
   const external = process.env.SPANNER_EMULATOR_HOST;
   const emulator = external ? undefined : await startSpannerEmulator();
   const host = external ?? emulator!.host;
-  const figures: Record<string, number | string> = { deposits: DEPOSITS, rowsPerCommit: ROWS_PER_COMMIT };
+  const broker = process.env.KAFKA_BROKERS || !findKcat() ? undefined : await startKafkaBroker();
+  const brokers = process.env.KAFKA_BROKERS || broker?.brokers;
+  const figures: Record<string, number | string | null> = { deposits: DEPOSITS, rowsPerCommit: ROWS_PER_COMMIT };
+  const phase = async <T>(label: string, run: (connection: SpannerConnection) => Promise<T>): Promise<T> => {
+    const connection = await freshBenchDatabase(host, label);
+    try {
+      return await run(connection);
+    } finally {
+      await connection.close();
+    }
+  };
   try {
     console.log(`emulator ${host}; ${DEPOSITS} deposits (2 events each), ${LIMITS.commandsPerTransactionMax} commands per transaction`);
-    const rawConnection = await freshBenchDatabase(host, 'raw');
-    const raw = await rawInsertCeiling(rawConnection, DEPOSITS * 2);
-    await rawConnection.close();
+    const raw = await phase('raw', (connection) => rawInsertCeiling(connection, DEPOSITS * 2));
     figures.rawInsertRowsPerSecond = round(raw);
-    console.log(`raw batched insert ceiling: ${round(raw)} rows/s`);
+    console.log(`raw batched insert ceiling: ${round(raw)} rows/s (${ROWS_PER_COMMIT} rows per commit)`);
 
-    const submitConnection = await freshBenchDatabase(host, 'submit');
-    const submit = await submitThroughput(submitConnection, DEPOSITS);
-    await submitConnection.close();
+    const submit = await phase('submit', (connection) => submitThroughput(connection, DEPOSITS));
     figures.submitEventsPerSecond = round(submit.eventsPerSecond);
     figures.submitToRawRatio = round(submit.eventsPerSecond / raw, 2);
     console.log(`submit: ${round(submit.eventsPerSecond)} events/s (${submit.events} events), ${figures.submitToRawRatio}x raw (goal >= 0.5x)`);
+
+    const rebuild = await phase('rebuild', benchRebuild);
+    figures.rebuildEventsPerSecond = round(rebuild.eventsPerSecond);
+    figures.rebuildToRawRatio = round(rebuild.eventsPerSecond / raw, 2);
+    console.log(`rebuild: ${round(rebuild.eventsPerSecond)} events/s (${rebuild.events} events, 2 views), ${figures.rebuildToRawRatio}x raw (goal >= 0.5x)`);
+
+    if (brokers) {
+      const consume = await phase('consume', (connection) => benchConsume(connection, brokers, DEPOSITS));
+      figures.consumeEventsPerSecond = round(consume.eventsPerSecond);
+      figures.consumeToSubmitRatio = round(consume.eventsPerSecond / submit.eventsPerSecond, 2);
+      console.log(`consume: ${round(consume.eventsPerSecond)} events/s (${consume.messages} messages), ${figures.consumeToSubmitRatio}x submit (goal >= 0.5x)`);
+    } else {
+      figures.consumeEventsPerSecond = null;
+      console.log('consume: skipped (no KAFKA_BROKERS and no kcat for the embedded broker)');
+    }
+
+    const growth = await phase('growth', costAsLogGrows);
+    figures.costPerCommandMsAt10k = round(growth.smallMs, 3);
+    figures[`costPerCommandMsAt${GROWTH_LARGE_EVENTS / 1000}k`] = round(growth.largeMs, 3);
+    figures.costGrowthRatio = round(growth.largeMs / growth.smallMs, 2);
+    console.log(
+      `cost per command: ${round(growth.smallMs, 3)} ms at ${GROWTH_SMALL_EVENTS} events, ${round(growth.largeMs, 3)} ms at ${GROWTH_LARGE_EVENTS} events (${figures.costGrowthRatio}x; goal within 1.2x)`,
+    );
   } finally {
+    await broker?.stop();
     await emulator?.stop();
   }
   console.log(JSON.stringify(figures));
