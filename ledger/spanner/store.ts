@@ -24,6 +24,7 @@ import {
   chargeToRow,
   EVENT_COLUMNS,
   eventFromRow,
+  int64,
   Row,
   shardOf,
   smallInt,
@@ -83,7 +84,7 @@ class SpannerLedgerTransaction implements LedgerTransaction {
   }
 
   async readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]> {
-    return readInboxOffsets(this.tx, this.connection, group, topic);
+    return readInboxOffsets(this.tx, group, topic);
   }
 
   write(writes: LedgerWrites): void {
@@ -240,7 +241,7 @@ export class SpannerLedgerStore implements LedgerStore {
   async readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]> {
     const [snapshot] = await this.connection.database.getSnapshot({ strong: true });
     try {
-      return await readInboxOffsets(snapshot, this.connection, group, topic);
+      return await readInboxOffsets(snapshot, group, topic);
     } finally {
       snapshot.end();
     }
@@ -252,17 +253,15 @@ export class SpannerLedgerStore implements LedgerStore {
 }
 
 async function readInboxOffsets(
-  reader: Pick<Transaction, 'run'>,
-  connection: SpannerConnection,
+  reader: Pick<Transaction, 'read'>,
   group: string,
   topic: string,
 ): Promise<InboxOffset[]> {
-  const [rows] = await reader.run({
-    sql: `SELECT KafkaPartition, CAST(NextOffset AS STRING) AS NextOffset FROM KafkaInbox
-          WHERE ConsumerGroup = @group AND Topic = @topic ORDER BY KafkaPartition`,
-    params: { group, topic },
+  // A key-prefix range read, not a query: on the emulator a query scans, a read seeks.
+  const [rows] = await reader.read('KafkaInbox', {
+    ranges: [{ startClosed: [group, topic], endClosed: [group, topic] }],
+    columns: ['KafkaPartition', 'NextOffset'],
     ...READ_JSON,
-    ...connection.queryOptions,
   });
-  return (rows as unknown as Row[]).map((row) => ({ group, topic, partition: smallInt(row.KafkaPartition), nextOffset: String(row.NextOffset) }));
+  return (rows as unknown as Row[]).map((row) => ({ group, topic, partition: smallInt(row.KafkaPartition), nextOffset: int64(row.NextOffset).toString() }));
 }

@@ -1,0 +1,50 @@
+import type { PublishSummary } from '../ledger/kafka/publisher';
+import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
+import { CliError, EXIT, ExitCode } from './errors';
+import { CliIo, writeLine } from './io';
+import { isKafkaError, kafkaSettings, stopOnSignals } from './consume';
+
+export interface PublishFlags extends ConnectionFlags {
+  readonly topic: string;
+  readonly name: string;
+  readonly untilIdle?: boolean;
+  readonly batchSize: number;
+  readonly json?: boolean;
+}
+
+export function renderPublishSummary(summary: PublishSummary): string {
+  const where = summary.position ? `${summary.position.committedAt} ${summary.position.streamId}#${summary.position.streamVersion}` : 'the start';
+  return (
+    `published ${summary.published} events to ${summary.topic} in ${summary.batches} batches (publisher ${summary.publisher}, ` +
+    `${summary.publishedTotal} in all, at ${where}); ${summary.seconds.toFixed(1)} s, stopped by ${summary.stoppedBy}`
+  );
+}
+
+export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode> {
+  const settings = await kafkaSettings(io);
+  if (flags.topic.trim() === '') throw new CliError('--topic must not be empty', EXIT.invalid);
+  const { createKafka } = await import('../ledger/kafka/client');
+  const { publishEvents, CheckpointMoved } = await import('../ledger/kafka/publisher');
+  const store = openStore(io, flags);
+  const stop = stopOnSignals();
+  let summary: PublishSummary;
+  try {
+    summary = await publishEvents(createKafka(settings), store, store.connection, {
+      topic: flags.topic,
+      publisher: flags.name,
+      batchSize: flags.batchSize,
+      untilIdle: Boolean(flags.untilIdle),
+      signal: stop.signal,
+      log: (line) => writeLine(io.stderr, `publish: ${line}`),
+    });
+  } catch (error) {
+    if (error instanceof CheckpointMoved) throw new CliError(error.message, EXIT.failure, 'run one publisher per --name and topic');
+    if (isKafkaError(error)) throw new CliError(`kafka ${settings.brokers.join(',')}: ${(error as Error).message}`, EXIT.failure, 'is the broker reachable? check KAFKA_BROKERS');
+    throw explainSpannerError(error, resolveSettings(io, flags));
+  } finally {
+    stop.dispose();
+    await store.close();
+  }
+  writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderPublishSummary(summary));
+  return EXIT.ok;
+}
