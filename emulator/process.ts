@@ -58,6 +58,8 @@ export interface Supervised {
   describeExit(): string;
   /** SIGTERM the group, SIGKILL after `STOP_GRACE_MS`; also ends the watchdog. Idempotent. */
   stop(): Promise<void>;
+  /** Startup is over and `output()` no longer needed: a temp log file is unlinked (the child writes on into the void). */
+  releaseOutput(): void;
 }
 
 /** Starts `command` as the leader of a new process group and supervises it. */
@@ -93,7 +95,6 @@ export function supervise(options: SuperviseOptions): Supervised {
     // pipes drained) so the pid is free and the output complete when stop() resolves.
     await waitUntil(status.closed, STOP_GRACE_MS);
     onGroupGone(pid, watchdog);
-    sink.dispose();
   });
 }
 
@@ -122,6 +123,7 @@ function handle(name: string, pid: number, sink: OutputSink, status: ChildStatus
     exited: () => status.exit() !== undefined,
     describeExit: () => status.exit() ?? 'is still running',
     stop: () => (stopping ??= stopOnce().then(() => undefined)),
+    releaseOutput: () => sink.dispose(),
   };
 }
 
@@ -189,7 +191,11 @@ function readFrom(file: string, start: number): string {
 }
 
 const TEMP_LOG_PREFIX = 'spanledger-log-';
-/** A detached child without a logFile still needs somewhere to write (kcat's address line is parsed from it). */
+/**
+ * A detached child without a logFile still needs somewhere to write (kcat's address line is
+ * parsed from it). Once started, the file is unlinked: the child keeps writing to the open
+ * inode and the space is freed when it exits, so nothing piles up in the temp folder.
+ */
 function tempLogFile(name: string): string {
   return path.join(mkdtempSync(path.join(os.tmpdir(), TEMP_LOG_PREFIX)), `${name.replace(/\W+/g, '-')}.log`);
 }
@@ -478,11 +484,15 @@ export async function awaitReady<T>(child: Supervised, ready: () => Promise<T | 
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await readyOrStop(child, ready);
-    if (value !== undefined) return value;
+    if (value !== undefined) {
+      child.releaseOutput();
+      return value;
+    }
     const problem = child.exited() ? child.describeExit() : Date.now() >= deadline ? `was not ready after ${timeoutMs} ms` : undefined;
     if (problem !== undefined) {
       await child.stop();
       const output = child.output();
+      child.releaseOutput();
       throw new StartupError(`${child.name} (pid ${child.pid}) ${problem}.${formatTail(output)}`, output);
     }
     await sleep(POLL_INTERVAL_MS);
@@ -495,6 +505,7 @@ async function readyOrStop<T>(child: Supervised, ready: () => Promise<T | undefi
     return await ready();
   } catch (error) {
     await child.stop();
+    child.releaseOutput();
     throw error;
   }
 }

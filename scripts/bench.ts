@@ -17,7 +17,7 @@ import { depositLine, freshBenchDatabase, round, seconds } from './bench-support
  *   group commits of LIMITS.commandsPerTransactionMax; each deposit writes 2 events (10 % bonus).
  * - rebuild: 20,000 events seeded, then `projections rebuild` of both views (read the pinned
  *   log, fold, write a new generation, switch, drop the old one).
- * - consume: 20,000 deposit messages (no bonus: 1 event each) through the Kafka consumer on
+ * - consume: 20,000 deposit messages (2 events each, as in submit) through the Kafka consumer on
  *   the embedded broker, until idle.
  * - growth: cost per command (ms) at 10,000 events in the log and again at 200,000, measured
  *   on the same 2,000 fresh deposits' worth of work (goal: flat within 20 %).

@@ -1,7 +1,8 @@
 import { PreciseDate } from '@google-cloud/precise-date';
 import { Account, emptyAccount, evolveAccount } from '../../ledger/core/account';
-import { eventUserId } from '../../ledger/core/events';
-import { comparePositions, LedgerStore, positionOf } from '../../ledger/core/store';
+import { eventUserId, StoredEvent } from '../../ledger/core/events';
+import { LIMITS } from '../../ledger/core/limits';
+import { comparePositions, GlobalPosition, LedgerStore, positionOf } from '../../ledger/core/store';
 import { ACCOUNT_COLUMNS, accountFromRow, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { runReadWrite } from '../../ledger/spanner/transaction';
@@ -19,7 +20,6 @@ import {
 } from '../core';
 import { ensureActiveGenerations, generationFromRow, GenerationState, readActivePointers, readGenerationRows } from './generations';
 import { advance, applyChunk, DEFAULT_CHUNK_SIZE, DEFAULT_PAGE_SIZE, newOwnerId, releaseLease, runProjector, Target } from './runtime';
-import { streamLogAt } from './log-stream';
 import { READ_JSON, transactionTable, VIEW_TABLES, ViewTable } from './tables';
 
 /* ------------------------------------------------------------------ rebuild */
@@ -62,6 +62,21 @@ function deleteGeneration(tx: object, table: string, generation: number): void {
   if (!Array.isArray(queued)) throw new Error('this @google-cloud/spanner version does not expose queued mutations; cannot range-delete');
   const bound = { values: [{ stringValue: String(generation) }] };
   queued.push({ delete: { table, keySet: { ranges: [{ startClosed: bound, endClosed: bound }] } } });
+}
+
+/**
+ * The whole log at a pinned read timestamp, in the global order, in chunks of `chunkSize`.
+ * Pages are read at the largest size (one key-range read per shard each), then cut into
+ * chunks, since a transaction of view writes is best kept smaller than a page of reads.
+ */
+async function* logAt(store: LedgerStore, readTimestamp: string, chunkSize: number): AsyncGenerator<StoredEvent[]> {
+  let position: GlobalPosition | null = null;
+  for (;;) {
+    const page = await store.readAll(position, LIMITS.readPageSizeMax, { readTimestamp });
+    if (page.events.length === 0) return;
+    for (let start = 0; start < page.events.length; start += chunkSize) yield page.events.slice(start, start + chunkSize);
+    position = page.position;
+  }
 }
 
 /**
@@ -116,9 +131,9 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
     // Only this rebuild writes the building generations: being fenced or retired means an operator interfered.
     if (result.status !== 'caught_up') throw new Error(`rebuild: building the new generation ended with ${result.status}`);
   };
-  // The pinned phase: every event at T, read as one ordered stream (see log-stream.ts);
-  // the next chunk is read while the current one commits.
-  const chunks = streamLogAt(connection, readTimestamp, options.chunkSize ?? DEFAULT_CHUNK_SIZE)[Symbol.asyncIterator]();
+  // The pinned phase: every event at T, in the global order; the next chunk is read while
+  // the current one commits.
+  const chunks = logAt(store, readTimestamp, options.chunkSize ?? DEFAULT_CHUNK_SIZE)[Symbol.asyncIterator]();
   let next = chunks.next();
   for (;;) {
     const current = await next;

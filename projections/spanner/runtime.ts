@@ -4,7 +4,7 @@ import { StoredEvent } from '../../ledger/core/events';
 import { comparePositions, GlobalPosition, LedgerStore, positionOf } from '../../ledger/core/store';
 import { Row } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
-import { runReadWrite } from '../../ledger/spanner/transaction';
+import { runReadWrite, TransactionObserver } from '../../ledger/spanner/transaction';
 import { foldBatch, keysOfBatch, keyText, Projection, PROJECTION_NAMES, ProjectionName, PROJECTIONS } from '../core';
 import { checkpointColumns, ensureActiveGenerations, epochMillis, GenerationState, readGenerationRows } from './generations';
 import { READ_JSON, VIEW_TABLES, ViewTable } from './tables';
@@ -41,6 +41,8 @@ export interface AdvanceOptions {
   readonly leaseMs?: number;
   readonly shouldStop?: () => boolean;
   readonly onChunk?: (applied: number) => void;
+  /** Reports retries of the chunk transactions (metrics). */
+  readonly transactionObserver?: TransactionObserver;
 }
 
 export type AdvanceResult =
@@ -146,7 +148,7 @@ export async function applyChunk(connection: SpannerConnection, targets: readonl
       next.push({ ...state, checkpoint, eventsApplied: state.eventsApplied + BigInt(handled), leaseOwner: options.owner, leaseExpiresAt });
     });
     return { kind: 'applied', states: next, applied, wrote };
-  });
+  }, options.transactionObserver);
   return value;
 }
 
@@ -225,6 +227,10 @@ export interface RunProjectorOptions {
   readonly leaseMs?: number;
   readonly shouldStop?: () => boolean;
   readonly onChunk?: (applied: number) => void;
+  /** Reports retries of the chunk transactions (metrics). */
+  readonly transactionObserver?: TransactionObserver;
+  /** After each pass over the log (caught up, or fenced by another projector). */
+  readonly onPass?: (status: AdvanceResult['status']) => void;
 }
 
 export interface RunProjectorReport {
@@ -254,8 +260,16 @@ export async function runProjector(connection: SpannerConnection, store: LedgerS
   await resolve();
   try {
     for (;;) {
-      const result = await advance(connection, store, targets, { owner, chunkSize: options.chunkSize, leaseMs: options.leaseMs, shouldStop: options.shouldStop, onChunk: options.onChunk });
+      const result = await advance(connection, store, targets, {
+        owner,
+        chunkSize: options.chunkSize,
+        leaseMs: options.leaseMs,
+        shouldStop: options.shouldStop,
+        onChunk: options.onChunk,
+        transactionObserver: options.transactionObserver,
+      });
       applied += result.events;
+      options.onPass?.(result.status);
       wroteLease ||= result.wrote;
       if (result.status === 'stopped') return { applied, stopped: true };
       if (result.status === 'retired') {

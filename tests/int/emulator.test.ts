@@ -3,7 +3,18 @@
  * and never outlive the process that started them, however it dies.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,7 +62,11 @@ function hostPort(address: string): { host: string; port: number } {
   return { host, port: Number(port) };
 }
 
-/** Pids of live watchdog shells started by `parentPid` (for child `childPid`, if given), from /proc. */
+/**
+ * Pids of live watchdog shells started by `parentPid` (for child `childPid`, if given), from
+ * /proc. Counted as present/absent only: a child the shell just forked for `sleep` shows
+ * the shell's command line until it execs.
+ */
 function watchdogsOf(parentPid: number, childPid?: number): number[] {
   const marker = `spanledger-watchdog\0${parentPid}\0${childPid === undefined ? '' : `${childPid}\0`}`;
   return readdirSync('/proc')
@@ -119,7 +134,7 @@ describe('startSpannerEmulator', () => {
       } finally {
         spanner.close();
       }
-      expect(watchdogsOf(process.pid, emulator.pid)).toHaveLength(1);
+      expect(watchdogsOf(process.pid, emulator.pid)).not.toHaveLength(0);
     } finally {
       await emulator.stop();
     }
@@ -237,9 +252,12 @@ function startParent(which: 'spanner' | 'kafka', detached = false): Promise<Star
     child.stdout?.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const line = stdout.split('\n')[0];
-      if (stdout.includes('\n') && line) {
-        const started = JSON.parse(line) as { pid: number; address: string };
-        resolve({ child, exited, ...started });
+      if (!stdout.includes('\n') || !line) return;
+      try {
+        resolve({ child, exited, ...(JSON.parse(line) as { pid: number; address: string }) });
+      } catch (error) {
+        child.kill('SIGKILL');
+        reject(new Error(`parent process printed ${JSON.stringify(line)}: ${String(error)}`));
       }
     });
     void exited.then(({ code }) => reject(new Error(`parent process exited (${code}) before starting: ${stderr}`)));
@@ -247,21 +265,24 @@ function startParent(which: 'spanner' | 'kafka', detached = false): Promise<Star
 }
 
 describe.each(['spanner', 'kafka'] as const)('no orphan %s process', (which) => {
-  const strays: number[] = [];
+  // A failed assertion must not leave the parent idling (jest would never exit) or its child running.
+  const strays: StartedChild[] = [];
   afterEach(async () => {
-    await Promise.all(strays.splice(0).map((pid) => stopProcessGroup(pid)));
+    const parents = strays.splice(0);
+    parents.forEach(({ child }) => child.kill('SIGKILL'));
+    await Promise.all(parents.map(({ pid }) => stopProcessGroup(pid)));
   });
 
   async function started(detached = false): Promise<StartedChild> {
     const parent = await startParent(which, detached);
-    strays.push(parent.pid);
+    strays.push(parent);
     expect(isAlive(parent.pid)).toBe(true);
     return parent;
   }
 
   it('dies within 5 s when its parent is SIGKILLed, and so does the watchdog', async () => {
     const parent = await started();
-    expect(watchdogsOf(parent.child.pid ?? -1)).toHaveLength(1);
+    expect(watchdogsOf(parent.child.pid ?? -1)).not.toHaveLength(0);
     parent.child.kill('SIGKILL');
     await parent.exited;
     expect(await waitUntil(() => !isAlive(parent.pid), 5_000)).toBe(true);
@@ -275,14 +296,17 @@ describe.each(['spanner', 'kafka'] as const)('no orphan %s process', (which) => 
     const parent = await started();
     parent.child.kill('SIGTERM');
     expect(await parent.exited).toEqual({ code: null, signal: 'SIGTERM' });
-    // The parent's handler killed the group synchronously: no watchdog poll needed.
-    expect(await waitUntil(() => !isAlive(parent.pid), 1_000)).toBe(true);
+    // The parent's SIGTERM handler killed the group on its way out (the watchdog would too,
+    // within its 0.5 s poll; both paths are quick).
+    expect(await waitUntil(() => !isAlive(parent.pid), 2_000)).toBe(true);
   });
 
   it('outlives its parent when detached, until stopProcessGroup stops it', async () => {
     const parent = await started(true);
     expect(await parent.exited).toEqual({ code: 0, signal: null });
     expect(isAlive(parent.pid)).toBe(true);
+    // Without a logFile its output went to a temp file that was unlinked once it started.
+    expect(readlinkSync(`/proc/${parent.pid}/fd/2`)).toMatch(/spanledger-log-.*\(deleted\)$/);
     const { host, port } = hostPort(parent.address.split(',')[0] ?? '');
     expect(await canConnect(host, port)).toBe(true);
     expect(await stopProcessGroup(parent.pid)).toBe(true);
