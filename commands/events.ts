@@ -8,21 +8,11 @@ import { appendToStream, digestOf, GlobalPosition } from '../ledger/core/store';
 import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
+import { toExportRecord } from '../ledger/kafka/records';
 
-/** The export line: one event with its place in the original log. */
+/** The export line: one event with its place in the original log (the same record `publish` sends). */
 export function exportLine(event: StoredEvent): string {
-  return JSON.stringify({
-    eventId: event.eventId,
-    type: event.type,
-    schemaVersion: event.schemaVersion,
-    streamId: event.streamId,
-    streamVersion: event.streamVersion,
-    userId: eventUserId(event),
-    occurredAt: event.occurredAt,
-    committedAt: event.committedAt,
-    contentDigest: event.contentDigest,
-    payload: event.payload,
-  });
+  return JSON.stringify(toExportRecord(event));
 }
 
 const ExportLine = z.strictObject({

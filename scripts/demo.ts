@@ -1,3 +1,4 @@
+import { seededRandom } from './prng';
 import { Kafka, logLevel } from 'kafkajs';
 import { sha256Hex } from '../ledger/core/canonical';
 import { formatUsd } from '../ledger/core/money';
@@ -26,17 +27,6 @@ const DEPOSITS = 360;
 const TOPIC = 'payments';
 const EVENTS_TOPIC = 'ledger-events';
 
-/** A small deterministic PRNG (mulberry32): the demo's data is the same on every run. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Message {
   key: string | null;
@@ -135,7 +125,7 @@ async function main(): Promise<void> {
     const migrated = await migrate(connection);
     say(`database migrated to schema version ${migrated.schemaVersion}`);
     const store = new SpannerLedgerStore(connection);
-    const random = prng(20261127);
+    const random = seededRandom(20261127);
     const payments = paymentStream(random);
     const invoices = invoiceStream(random);
 

@@ -1,3 +1,4 @@
+import { seededRandom } from '../../scripts/prng';
 import { PassThrough, Readable } from 'node:stream';
 import { CommandHandler } from '../../ledger/core/handler';
 import { Command } from '../../ledger/core/commands';
@@ -17,27 +18,13 @@ import { join } from 'node:path';
 import { readFileSync, rmSync } from 'node:fs';
 import { connect } from '../../ledger/spanner/connection';
 
-// commands/main.ts reads its version with require('../../package.json'), a path that is right
-// from dist/commands but not from the sources jest runs: give it a version here (see report).
-jest.mock('../../../package.json', () => ({ version: '0.0.0-test' }), { virtual: true });
 
-/** mulberry32: a seeded PRNG, so a failing sequence can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = Number(process.env.PROJECTIONS_SEED ?? 20260131);
 
 /** ~n commands over `users` users: deposits, charges (full, partial, pending), settle, fail, adjust and duplicates. */
 function randomCommands(seed: number, n: number, users: string[], tag: string): Command[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const commands: Command[] = [];
   const pending: string[] = [];
