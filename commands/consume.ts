@@ -1,11 +1,44 @@
 import type { ConsumeSummary } from '../ledger/kafka/consumer';
 import { bonusRateFromEnv } from './config';
-import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
+import { ConnectionFlags, explainSpannerError, openConnection, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
 import type { KafkaSettings } from '../ledger/kafka/client';
+import type { ObservabilitySession } from '../ledger/observability/session';
 
-export interface ConsumeFlags extends ConnectionFlags {
+/** Flags of the long-running commands: the global --log-level, and the metrics server. */
+export interface ObservabilityFlags {
+  readonly logLevel?: string;
+  readonly metricsPort?: number;
+  readonly metricsHost?: string;
+}
+
+/**
+ * Logger (JSON lines on stderr) and metrics for a long-running command; the metrics server
+ * only with --metrics-port. A bad SPANLEDGER_LOG_LEVEL is exit code 2.
+ */
+export async function openCommandObservability(io: CliIo, flags: ObservabilityFlags, component: string): Promise<ObservabilitySession> {
+  const { resolveLogLevel, LogLevelError } = await import('../ledger/observability/logger');
+  const { openObservability } = await import('../ledger/observability/session');
+  let level;
+  try {
+    level = resolveLogLevel(flags.logLevel, io.env);
+  } catch (error) {
+    if (error instanceof LogLevelError) throw new CliError(error.message, EXIT.invalid);
+    throw error;
+  }
+  try {
+    return await openObservability({ component, level, destination: io.stderr, metricsPort: flags.metricsPort, metricsHost: flags.metricsHost });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+      throw new CliError(`cannot serve metrics on ${flags.metricsHost ?? '127.0.0.1'}:${flags.metricsPort}: ${(error as Error).message}`, EXIT.invalid, 'pick another --metrics-port (0 picks a free one)');
+    }
+    throw error;
+  }
+}
+
+export interface ConsumeFlags extends ConnectionFlags, ObservabilityFlags {
   readonly topic: string;
   readonly group: string;
   readonly dlqTopic?: string;
@@ -31,7 +64,10 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
   if (flags.topic.trim() === '') throw new CliError('--topic must not be empty', EXIT.invalid);
   const { createKafka } = await import('../ledger/kafka/client');
   const { consumeCommands } = await import('../ledger/kafka/consumer');
-  const store = openStore(io, flags);
+  const observability = await openCommandObservability(io, flags, 'consume');
+  const { logger, metrics } = observability;
+  const { SpannerLedgerStore } = await import('../ledger/spanner/store');
+  const store = new SpannerLedgerStore(openConnection(io, flags), metrics.transactionObserver);
   const stop = stopOnSignals();
   let summary: ConsumeSummary;
   try {
@@ -45,7 +81,23 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
       partitionsConcurrently: flags.partitionsConcurrently,
       bonusRateBps,
       signal: stop.signal,
-      log: (line) => writeLine(io.stderr, `consume: ${line}`),
+      logger,
+      observer: {
+        onChunk({ outcomes, deadLetters }) {
+          metrics.batchSize.observe({ stage: 'consume' }, outcomes.length + deadLetters.length);
+          for (const outcome of outcomes) metrics.recordOutcome(outcome);
+          for (const reason of deadLetters) {
+            metrics.recordOutcome({ status: 'invalid', code: reason.code });
+            metrics.deadLetters.inc({ code: reason.code });
+          }
+        },
+        // Lag is measured (a Spanner read and a broker offsets call every few seconds) only
+        // when someone can scrape it, or when --until-idle checks it anyway.
+        onLag:
+          observability.server || flags.untilIdle
+            ? (topic, partition, lag) => metrics.consumerLag.set({ topic, partition: String(partition) }, lag)
+            : undefined,
+      },
     });
   } catch (error) {
     if (isKafkaError(error)) throw new CliError(`kafka ${settings.brokers.join(',')}: ${(error as Error).message}`, EXIT.failure, 'is the broker reachable? check KAFKA_BROKERS');
@@ -53,6 +105,7 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
   } finally {
     stop.dispose();
     await store.close();
+    await observability.close();
   }
   writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderConsumeSummary(summary));
   return EXIT.ok;

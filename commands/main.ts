@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command as Program, CommanderError } from 'commander';
+import { Command as Program, CommanderError, Option } from 'commander';
 import { CliError, EXIT, EXIT_CODES_HELP, ExitCode } from './errors';
 import { CliIo, processIo, writeLine } from './io';
 import { registerKafkaCommands } from './kafka-commands';
 import { Action, positiveInteger, Run, withConnection } from './program-kit';
 import { registerProjectionCommands } from './projection-commands';
+
+/** Kept here (not imported from ledger/observability) so --help never loads pino. */
+const LOG_LEVEL_CHOICES = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /**
  * The `spanledger` CLI: parse, call the same handler the Kafka consumer calls, render.
@@ -26,9 +29,15 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
   const run: Run =
     (load: () => Promise<Action>) =>
     async (...args: unknown[]) => {
-      // commander passes (positional..., options, command); drop the command object.
+      // commander passes (positional..., options, command); drop the command object, and
+      // hand the global --log-level to the action inside its options (undefined when not given).
+      const command = args[args.length - 1] as Program;
+      const rest = args.slice(0, -1);
+      const options = rest[rest.length - 1] as Record<string, unknown> | undefined;
+      const logLevel = (command.optsWithGlobals() as { logLevel?: string }).logLevel;
+      if (options && typeof options === 'object' && logLevel !== undefined) rest[rest.length - 1] = { ...options, logLevel };
       const action = await load();
-      setExitCode(await action(io, ...args.slice(0, -1)));
+      setExitCode(await action(io, ...rest));
     };
   program
     .description('Event-sourced payment ledger on Cloud Spanner and Kafka')
@@ -37,6 +46,10 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     })
+    .addOption(
+      new Option('--log-level <level>', 'structured log level of consume, publish and projections run --follow (JSON lines on stderr; env SPANLEDGER_LOG_LEVEL, default info)')
+        .choices(LOG_LEVEL_CHOICES),
+    )
     .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -93,6 +106,23 @@ Examples:
 
   registerProjectionCommands(program, run);
   registerKafkaCommands(program, run);
+
+  withConnection(program.command('doctor'))
+    .description('Check the installation: Spanner reachable, database and schema, projections, Kafka, inbox and publisher checkpoints')
+    .option('--json', 'print {"ok":bool,"checks":[{"name","status","detail","hint"}]}')
+    .option('--timeout-ms <ms>', 'time limit per check in ms', positiveInteger('--timeout-ms', 600_000), 10_000)
+    .addHelpText(
+      'after',
+      `
+Each check is ok, warn or fail, with what to do about it. Unlike other commands, doctor does
+not stop when the emulator is unreachable: that is reported as a failed check.
+Exit code: 0 when no check failed (warnings allowed), 1 when any check failed.
+
+Examples:
+  $ spanledger doctor
+  $ SPANNER_DATABASE_ID=ledger2 spanledger doctor --json`,
+    )
+    .action(run(async () => (await import('./doctor')).doctor as Action));
   addSpannerPreflight(program, io);
   return program;
 }
@@ -100,7 +130,8 @@ Examples:
 /** Every command that takes --database talks to Spanner: check the emulator is reachable first. */
 function addSpannerPreflight(program: Program, io: CliIo): void {
   const visit = (command: Program) => {
-    if (command.options.some((option) => option.long === '--database') && command.name() !== 'up') {
+    // `dev up` starts the emulator; `doctor` reports an unreachable one as a failed check.
+    if (command.options.some((option) => option.long === '--database') && command.name() !== 'up' && command.name() !== 'doctor') {
       command.hook('preAction', async (_self, actionCommand) => {
         const { preflight } = await import('./context');
         await preflight(io, actionCommand.opts());

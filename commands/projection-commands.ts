@@ -1,5 +1,6 @@
 import { Command as Program, Option } from 'commander';
 import { CliError, EXIT } from './errors';
+import { OBSERVABILITY_HELP, withMetrics } from './kafka-commands';
 import { Action, positiveInteger, Run, withConnection } from './program-kit';
 
 const PROJECTION_CHOICES = ['balances', 'transactions'];
@@ -33,12 +34,12 @@ Examples:
     .action(run(async () => (await import('./transactions')).transactions as Action));
 
   const projections = program.command('projections').description('Read-side views: run the projector, rebuild, verify, status');
-  withConnection(projections.command('run'))
+  withMetrics(withConnection(projections.command('run')))
     .description('Catch the views up with the event log once, or keep following it with --follow')
     .option('--follow', 'keep following the log until SIGINT/SIGTERM (stops after the batch in flight)')
     .option('--poll-ms <ms>', 'poll interval while following (default 500)', positiveInteger('--poll-ms', 3_600_000), 500)
     .option('--json', 'print the report as JSON')
-    .addHelpText('after', '\nExamples:\n  $ spanledger projections run\n  $ spanledger projections run --follow --poll-ms 200')
+    .addHelpText('after', `\nWith --follow it is a long-running command:${OBSERVABILITY_HELP}\n\nExamples:\n  $ spanledger projections run\n  $ spanledger projections run --follow --poll-ms 200 --metrics-port 9464`)
     .action(run(async () => (await import('./projections')).projectionsRun as Action));
   withConnection(projections.command('rebuild'))
     .description('Build a new generation of the views from the log, catch it up, switch readers to it atomically, drop the old one')

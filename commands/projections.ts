@@ -2,6 +2,8 @@ import type { GlobalPosition } from '../ledger/core/store';
 import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, renderTable, writeLine } from './io';
+import type { ObservabilityFlags } from './consume';
+import type { ObservabilitySession } from '../ledger/observability/session';
 
 interface JsonFlag extends ConnectionFlags {
   readonly json?: boolean;
@@ -23,14 +25,57 @@ function positionText(position: GlobalPosition | null): string {
   return position === null ? '(start)' : `${position.committedAt} ${position.streamId}#${position.streamVersion}`;
 }
 
-export interface RunFlags extends JsonFlag {
+export interface RunFlags extends JsonFlag, ObservabilityFlags {
   readonly follow?: boolean;
   readonly pollMs?: number;
+}
+
+/** Events counted per projection for the lag gauge (projectionStatus reads at most one page). */
+export const PROJECTION_LAG_CAP = 1000;
+
+/**
+ * Measures every projection's lag (bounded count) every `intervalMs` into the gauge until
+ * stopped; one measurement at a time, never overlapping.
+ */
+function startLagGauge(observability: ObservabilitySession, store: import('../ledger/spanner/store').SpannerLedgerStore, intervalMs: number): () => Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const measure = async () => {
+    const { projectionStatus } = await import('../projections/spanner/operations');
+    try {
+      for (const status of await projectionStatus(store.connection, store, PROJECTION_LAG_CAP)) {
+        observability.metrics.projectionLag.set({ projection: status.projection }, status.lag);
+      }
+    } catch (error) {
+      observability.logger.warn({ event: 'lag_check_failed', error: error instanceof Error ? error.message : String(error) }, 'projection lag check failed');
+    }
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = measure().then(schedule);
+    }, intervalMs);
+  };
+  running = measure().then(schedule);
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    await running;
+  };
 }
 
 /** `projections run [--follow]`: SIGINT/SIGTERM stop it after the batch in flight. */
 export async function projectionsRun(io: CliIo, flags: RunFlags): Promise<ExitCode> {
   const { runProjector } = await import('../projections/spanner/runtime');
+  // Structured logs and metrics for the long-running form (or whenever metrics are asked for).
+  let observability: ObservabilitySession | undefined;
+  if (flags.follow || flags.metricsPort !== undefined) {
+    const { openCommandObservability } = await import('./consume');
+    observability = await openCommandObservability(io, flags, 'projections');
+  }
+  const logger = observability?.logger;
+  const metrics = observability?.metrics;
   let stop = false;
   const onSignal = () => {
     stop = true;
@@ -40,20 +85,37 @@ export async function projectionsRun(io: CliIo, flags: RunFlags): Promise<ExitCo
     process.on('SIGTERM', onSignal);
   }
   try {
-    const report = await withStore(io, flags, (store) =>
-      runProjector(store.connection, store, {
-        follow: flags.follow,
-        pollMs: flags.pollMs,
-        shouldStop: () => stop,
-        onChunk: flags.follow && !flags.json ? (applied) => applied > 0 && writeLine(io.stderr, `applied ${applied} event(s)`) : undefined,
-      }),
-    );
+    const report = await withStore(io, flags, async (store) => {
+      const stopLag = observability ? startLagGauge(observability, store, Math.max(200, flags.pollMs ?? 500)) : undefined;
+      logger?.info({ event: 'projector_started', follow: Boolean(flags.follow), pollMs: flags.pollMs ?? 500 }, flags.follow ? 'following the event log' : 'catching the views up');
+      let lastPass: string | undefined;
+      try {
+        return await runProjector(store.connection, store, {
+          follow: flags.follow,
+          pollMs: flags.pollMs,
+          shouldStop: () => stop,
+          transactionObserver: metrics?.transactionObserver,
+          onChunk: (applied) => {
+            metrics?.projectionEventsApplied.inc(applied);
+            if (applied > 0) logger?.info({ event: 'applied', applied }, `applied ${applied} event(s)`);
+          },
+          onPass: (status) => {
+            if (status !== lastPass) logger?.debug({ event: 'projector_pass', status }, `projector ${status.replace('_', ' ')}`);
+            lastPass = status;
+          },
+        });
+      } finally {
+        await stopLag?.();
+      }
+    });
+    logger?.info({ event: 'projector_stopped', applied: report.applied, stopped: report.stopped }, report.stopped ? 'projector stopped' : 'projector caught up');
     if (flags.json) writeLine(io.stdout, JSON.stringify(report));
     else writeLine(io.stdout, `${report.stopped ? 'stopped' : 'caught up'}: applied ${report.applied} event(s) (summed over projections)`);
     return EXIT.ok;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await observability?.close();
   }
 }
 

@@ -1,10 +1,10 @@
 import type { PublishSummary } from '../ledger/kafka/publisher';
-import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
+import { ConnectionFlags, explainSpannerError, openConnection, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
-import { isKafkaError, kafkaSettings, stopOnSignals } from './consume';
+import { isKafkaError, kafkaSettings, ObservabilityFlags, openCommandObservability, stopOnSignals } from './consume';
 
-export interface PublishFlags extends ConnectionFlags {
+export interface PublishFlags extends ConnectionFlags, ObservabilityFlags {
   readonly topic: string;
   readonly name: string;
   readonly untilIdle?: boolean;
@@ -25,7 +25,10 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
   if (flags.topic.trim() === '') throw new CliError('--topic must not be empty', EXIT.invalid);
   const { createKafka } = await import('../ledger/kafka/client');
   const { publishEvents, CheckpointMoved } = await import('../ledger/kafka/publisher');
-  const store = openStore(io, flags);
+  const observability = await openCommandObservability(io, flags, 'publish');
+  const { logger, metrics } = observability;
+  const { SpannerLedgerStore } = await import('../ledger/spanner/store');
+  const store = new SpannerLedgerStore(openConnection(io, flags), metrics.transactionObserver);
   const stop = stopOnSignals();
   let summary: PublishSummary;
   try {
@@ -35,7 +38,12 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
       batchSize: flags.batchSize,
       untilIdle: Boolean(flags.untilIdle),
       signal: stop.signal,
-      log: (line) => writeLine(io.stderr, `publish: ${line}`),
+      logger,
+      transactionObserver: metrics.transactionObserver,
+      onBatch(events) {
+        metrics.batchSize.observe({ stage: 'publish' }, events);
+        metrics.eventsPublished.inc({ topic: flags.topic }, events);
+      },
     });
   } catch (error) {
     if (error instanceof CheckpointMoved) throw new CliError(error.message, EXIT.failure, 'run one publisher per --name and topic');
@@ -44,6 +52,7 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
   } finally {
     stop.dispose();
     await store.close();
+    await observability.close();
   }
   writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderPublishSummary(summary));
   return EXIT.ok;

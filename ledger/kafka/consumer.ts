@@ -1,4 +1,5 @@
 import { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
 import { Command, parseCommandText } from '../core/commands';
 import { CommandHandler, CommandOutcome } from '../core/handler';
 import { LIMITS } from '../core/limits';
@@ -60,8 +61,21 @@ export interface ConsumeOptions {
   readonly signal?: AbortSignal;
   /** How often `untilIdle` compares the inbox with the high watermarks (ms, default 500). */
   readonly idleCheckMs?: number;
-  /** Diagnostic lines (rejections, dead letters, restarts); stderr in the CLI. */
+  /** Diagnostic lines (rejections, dead letters, restarts) as plain text. */
   readonly log?: (line: string) => void;
+  /** Structured logger (the CLI's pino logger on stderr); gets the same lines with fields. */
+  readonly logger?: Logger;
+  /** Metrics hooks; called outside transactions, after the commit they report. */
+  readonly observer?: ConsumeObserver;
+  /** How often the consumer lag is measured for `observer.onLag` without `untilIdle` (ms, default 5000). */
+  readonly lagCheckMs?: number;
+}
+
+export interface ConsumeObserver {
+  /** One committed chunk of one partition: the decided commands' outcomes and the dead letters. */
+  onChunk?(chunk: { readonly partition: number; readonly outcomes: readonly CommandOutcome[]; readonly deadLetters: readonly DeadLetterReason[] }): void;
+  /** High watermark − inbox offset of a partition (on every idle / lag check). */
+  onLag?(topic: string, partition: number, lag: number): void;
 }
 
 export interface ConsumeSummary {
@@ -169,7 +183,13 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
   const started = Date.now();
   const { topic, group } = options;
   const dlqTopic = options.dlqTopic ?? `${topic}.dlq`;
-  const log = options.log ?? (() => undefined);
+  const logger = options.logger;
+  const observer = options.observer ?? {};
+  /** One diagnostic: the plain line to `log`, the same message with fields to the logger. */
+  const note = (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, line: string) => {
+    options.log?.(line);
+    logger?.[level](fields, line);
+  };
   const handler = new CommandHandler(store, { bonusRateBps: options.bonusRateBps, batchSize: options.batchSize ?? LIMITS.commandsPerTransactionMax });
   const chunkSize = handler.batchSize;
   const summary = emptySummary(topic, group);
@@ -246,7 +266,11 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
     summary.messages += chunk.length;
     summary.invalid += deadLetters.length;
     for (const { message, reason } of deadLetters) {
-      log(`dead-lettered ${topic}/${partition}@${message.offset} to ${dlqTopic}: ${reason.code} ${reason.message}`);
+      note(
+        'warn',
+        { event: 'dead_letter', topic, partition, offset: message.offset, dlqTopic, code: reason.code, reason: reason.message },
+        `dead-lettered ${topic}/${partition}@${message.offset} to ${dlqTopic}: ${reason.code} ${reason.message}`,
+      );
     }
     outcomes.forEach((outcome: CommandOutcome, index) => {
       if (outcome.status === 'accepted') {
@@ -256,12 +280,24 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
         summary.duplicate++;
       } else if (outcome.status === 'rejected') {
         summary.rejected++;
-        log(`rejected ${topic}/${partition}@${textOffsets[index]}: ${outcome.code} ${outcome.message}`);
+        note(
+          'info',
+          { event: 'rejected', topic, partition, offset: textOffsets[index], code: outcome.code, reason: outcome.message },
+          `rejected ${topic}/${partition}@${textOffsets[index]}: ${outcome.code} ${outcome.message}`,
+        );
       } else {
         // Cannot happen: invalid texts were dead-lettered above. Count it as one anyway.
         summary.invalid++;
       }
     });
+    observer.onChunk?.({ partition, outcomes, deadLetters: deadLetters.map(({ reason }) => reason) });
+    if (logger?.isLevelEnabled('debug')) {
+      logger.debug({ event: 'chunk_committed', topic, partition, messages: chunk.length, commands: commands.length, deadLetters: deadLetters.length, nextOffset: next.toString() }, 'chunk committed');
+    }
+    if (logger?.isLevelEnabled('trace')) {
+      // Payloads only at trace: they carry user IDs and amounts (never credentials).
+      outcomes.forEach((outcome, index) => logger.trace({ event: 'command', topic, partition, offset: textOffsets[index], command: commands[index], status: outcome.status }, 'command decided'));
+    }
     return next;
   };
 
@@ -295,7 +331,7 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
           if (error.stored === null || (error.expected !== null && error.stored < error.expected)) {
             throw new Error(`the Kafka inbox of ${group}/${topic}/${partition} went back from ${error.expected} to ${error.stored ?? 'none'}`);
           }
-          log(`fenced on ${topic}/${partition}: ${error.message}; skipping ahead`);
+          note('warn', { event: 'fenced', topic, partition, expected: error.expected?.toString() ?? null, stored: error.stored.toString() }, `fenced on ${topic}/${partition}: ${error.message}; skipping ahead`);
           inbox.set(partition, error.stored);
           expected = error.stored;
           continue;
@@ -354,7 +390,7 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
     try {
       summary.restarts++;
       restartsWithoutProgress++;
-      log(`consumer stopped by kafkajs (${cause.name}: ${cause.message}); recreating it`);
+      note('warn', { event: 'consumer_restart', topic, group, restarts: summary.restarts, error: `${cause.name}: ${cause.message}` }, `consumer stopped by kafkajs (${cause.name}: ${cause.message}); recreating it`);
       if (restartsWithoutProgress > RESTARTS_WITHOUT_PROGRESS_MAX) {
         finish(new Error(`the Kafka consumer crashed ${restartsWithoutProgress} times without progress; last: ${cause.message}`));
         return;
@@ -376,6 +412,10 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
   const checkIdle = async (): Promise<boolean> => {
     const [offsets, rows] = await Promise.all([admin.fetchTopicOffsets(topic), store.readInboxOffsets(group, topic)]);
     const stored = new Map(rows.map((row) => [row.partition, BigInt(row.nextOffset)]));
+    for (const offset of offsets) {
+      const lag = BigInt(offset.high) - (stored.get(offset.partition) ?? BigInt(offset.low));
+      observer.onLag?.(topic, offset.partition, Number(lag > 0n ? lag : 0n));
+    }
     return offsets.length > 0 && offsets.every((offset) => BigInt(offset.high) <= (stored.get(offset.partition) ?? BigInt(offset.low)));
   };
 
@@ -383,10 +423,10 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
     if (stopping) return;
     idleTimer = setTimeout(() => {
       checkIdle().then(
-        (idle) => (idle ? finish('idle') : scheduleIdleCheck()),
+        (idle) => (idle && options.untilIdle ? finish('idle') : scheduleIdleCheck()),
         () => scheduleIdleCheck(), // topic not there yet, broker hiccup: look again
       );
-    }, options.idleCheckMs ?? 500);
+    }, options.untilIdle ? (options.idleCheckMs ?? 500) : (options.lagCheckMs ?? 5000));
   };
 
   const onAbort = () => finish('signal');
@@ -397,7 +437,9 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
     await producer.connect();
     await admin.connect();
     await startConsumer();
-    if (options.untilIdle) scheduleIdleCheck();
+    logger?.info({ event: 'consume_started', topic, group, dlqTopic, batchSize: chunkSize, untilIdle: Boolean(options.untilIdle) }, `consuming ${topic} as group ${group}`);
+    // The idle check doubles as the lag measurement: run it when either needs it.
+    if (options.untilIdle || observer.onLag) scheduleIdleCheck();
   } catch (error) {
     finish(error instanceof Error ? error : new Error(String(error)));
   }
@@ -409,7 +451,11 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
   await consumer?.disconnect().catch(() => undefined);
   await Promise.all([producer.disconnect().catch(() => undefined), admin.disconnect().catch(() => undefined)]);
   summary.seconds = (Date.now() - started) / 1000;
-  if (outcome instanceof Error) throw outcome;
+  if (outcome instanceof Error) {
+    logger?.error({ event: 'consume_failed', topic, group, error: outcome.message }, 'consumer failed');
+    throw outcome;
+  }
   summary.stoppedBy = outcome;
+  logger?.info({ event: 'consume_stopped', ...summary }, `consumer stopped by ${outcome}`);
   return summary;
 }

@@ -1,11 +1,12 @@
 import { PreciseDate } from '@google-cloud/precise-date';
 import { Kafka, Message, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
 import { eventUserId, StoredEvent } from '../core/events';
 import { LIMITS } from '../core/limits';
 import { GlobalPosition, LedgerStore } from '../core/store';
 import { SpannerConnection } from '../spanner/connection';
 import { int64 } from '../spanner/codec';
-import { runReadWrite } from '../spanner/transaction';
+import { runReadWrite, TransactionObserver } from '../spanner/transaction';
 import { toExportRecord } from './records';
 
 /**
@@ -34,6 +35,12 @@ export interface PublishOptions {
   readonly pollMs?: number;
   readonly signal?: AbortSignal;
   readonly log?: (line: string) => void;
+  /** Structured logger (the CLI's pino logger on stderr). */
+  readonly logger?: Logger;
+  /** Called after each batch is acknowledged and its checkpoint committed. */
+  readonly onBatch?: (events: number) => void;
+  /** Reports retries of the checkpoint transaction (metrics). */
+  readonly transactionObserver?: TransactionObserver;
 }
 
 export interface PublishSummary {
@@ -99,6 +106,7 @@ export async function saveCheckpoint(
   topic: string,
   previous: PublisherCheckpoint,
   next: PublisherCheckpoint & { position: GlobalPosition },
+  observer: TransactionObserver = {},
 ): Promise<void> {
   await runReadWrite(connection, async (tx) => {
     const [rows] = await tx.run({ sql: CHECKPOINT_SQL, params: { publisher, topic }, json: true, jsonOptions: { wrapNumbers: true }, ...connection.queryOptions });
@@ -115,7 +123,7 @@ export async function saveCheckpoint(
       PublishedEvents: String(next.publishedEvents),
       UpdatedAt: 'spanner.commit_timestamp()',
     });
-  });
+  }, observer);
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -155,7 +163,9 @@ export async function publishEvents(
     seconds: 0,
     stoppedBy: 'signal',
   };
+  const logger = options.logger;
   await producer.connect();
+  logger?.info({ event: 'publish_started', topic, publisher, batchSize, publishedTotal: checkpoint.publishedEvents, position: checkpoint.position }, `publishing to ${topic} as ${publisher}`);
   try {
     while (!options.signal?.aborted) {
       const page = await store.readAll(checkpoint.position, batchSize);
@@ -171,8 +181,10 @@ export async function publishEvents(
       await producer.send({ topic, acks: -1, messages: page.events.map(eventMessage) });
       // Acknowledged by every in-sync replica: now, and only now, move the checkpoint.
       const next = { position: page.position, publishedEvents: checkpoint.publishedEvents + page.events.length };
-      await saveCheckpoint(connection, publisher, topic, checkpoint, next);
+      await saveCheckpoint(connection, publisher, topic, checkpoint, next, options.transactionObserver);
       checkpoint = next;
+      options.onBatch?.(page.events.length);
+      logger?.debug({ event: 'batch_published', topic, events: page.events.length, publishedTotal: next.publishedEvents, position: next.position }, `published ${page.events.length} events`);
       summary.published += page.events.length;
       summary.batches++;
       summary.publishedTotal = next.publishedEvents;
@@ -182,5 +194,6 @@ export async function publishEvents(
     await producer.disconnect().catch(() => undefined);
   }
   summary.seconds = (Date.now() - started) / 1000;
+  logger?.info({ event: 'publish_stopped', ...summary }, `publisher stopped by ${summary.stoppedBy}`);
   return summary;
 }

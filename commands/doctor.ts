@@ -1,0 +1,376 @@
+import type { Admin } from 'kafkajs';
+import { devStateDir, isAlive, readDevState } from '../emulator/dev-state';
+import { canConnect } from '../emulator/process';
+import type { KafkaSettings } from '../ledger/kafka/client';
+import type { SpannerConnection } from '../ledger/spanner/connection';
+import type { SpannerLedgerStore } from '../ledger/spanner/store';
+import { kafkaSettings } from './consume';
+import { ConnectionFlags, openConnection, resolveSettings } from './context';
+import { CliError, EXIT, ExitCode } from './errors';
+import { CliIo, renderTable, writeLine } from './io';
+
+/**
+ * `spanledger doctor`: what is wrong with this installation, and what to do about it.
+ * Every check ends as ok, warn or fail with one "what to do" line; a check that cannot run
+ * because an earlier one failed is listed as a warning saying so. Exit 1 when any failed.
+ * Each check has a time limit, so an unreachable service never hangs the doctor.
+ */
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface CheckResult {
+  readonly name: string;
+  readonly status: CheckStatus;
+  readonly detail: string;
+  /** What to do; empty when there is nothing to do. */
+  readonly hint: string;
+}
+
+export interface DoctorReport {
+  readonly ok: boolean;
+  readonly checks: CheckResult[];
+}
+
+export interface DoctorFlags extends ConnectionFlags {
+  readonly json?: boolean;
+  readonly timeoutMs?: number;
+}
+
+/** Events counted after a checkpoint before "at least N" (bounded like `projections status`). */
+const LAG_CAP = 1000;
+/** Topics looked up on the broker for the inbox lag, at most. */
+const INBOX_TOPICS_MAX = 20;
+
+class CheckTimeout extends Error {}
+
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CheckTimeout(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const line = text.split('\n')[0]!.trim();
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}
+
+const ok = (name: string, detail: string): CheckResult => ({ name, status: 'ok', detail, hint: '' });
+const warn = (name: string, detail: string, hint: string): CheckResult => ({ name, status: 'warn', detail, hint });
+const fail = (name: string, detail: string, hint: string): CheckResult => ({ name, status: 'fail', detail, hint });
+const skipped = (name: string, because: string): CheckResult => warn(name, `not checked: ${because}`, 'fix the failed check above first');
+
+const MIGRATE_HINT = 'run `spanledger db migrate`';
+
+export async function runDoctor(io: CliIo, flags: DoctorFlags): Promise<DoctorReport> {
+  const timeoutMs = flags.timeoutMs ?? 10_000;
+  const checks: CheckResult[] = [];
+  const settings = resolveSettings(io, flags);
+  const target = settings.emulatorHost ? `emulator ${settings.emulatorHost}` : 'Cloud Spanner';
+  const dbPath = `${settings.projectId}/${settings.instanceId}/${settings.databaseId}`;
+
+  const spannerChecks = ['spanner.reachable', 'spanner.instance', 'spanner.database', 'schema.version', 'projections.balances', 'projections.transactions', 'views.accounts', 'kafka.inbox', 'kafka.publishers'];
+  let connection: SpannerConnection | undefined;
+  let store: SpannerLedgerStore | undefined;
+  let blocked: string | undefined;
+  const skipRest = (because: string) => {
+    blocked = because;
+    for (const name of spannerChecks) if (!checks.some((check) => check.name === name) && !name.startsWith('kafka.')) checks.push(skipped(name, because));
+  };
+
+  // 1. Reachability: a TCP connect to the emulator; for Cloud Spanner, the instance lookup below.
+  if (settings.emulatorHost) {
+    const separator = settings.emulatorHost.lastIndexOf(':');
+    const reachable = await canConnect(settings.emulatorHost.slice(0, separator), Number(settings.emulatorHost.slice(separator + 1)), Math.min(timeoutMs, 2_000));
+    checks.push(reachable ? ok('spanner.reachable', `${target} accepts connections`) : fail('spanner.reachable', `cannot connect to ${target}`, 'start one with `spanledger dev up`, or fix SPANNER_EMULATOR_HOST'));
+    if (!reachable) skipRest('Spanner unreachable');
+  }
+
+  if (!blocked) {
+    connection = openConnection(io, flags);
+    try {
+      const [instanceExists] = await withTimeout(connection.instance.exists(), timeoutMs, 'instance lookup');
+      if (!settings.emulatorHost) checks.push(ok('spanner.reachable', `${target} answers (project ${settings.projectId})`));
+      checks.push(
+        instanceExists
+          ? ok('spanner.instance', `instance ${settings.instanceId} exists`)
+          : fail('spanner.instance', `instance ${settings.instanceId} does not exist on ${target}`, settings.emulatorHost ? MIGRATE_HINT : 'create the instance in Cloud Spanner (or fix SPANNER_INSTANCE_ID / --instance)'),
+      );
+      if (!instanceExists) skipRest('no instance');
+    } catch (error) {
+      checks.push(fail(settings.emulatorHost ? 'spanner.instance' : 'spanner.reachable', `${target}: ${firstLine(error)}`, settings.emulatorHost ? 'is the emulator healthy? restart it with `spanledger dev down && spanledger dev up`' : 'check network access and application-default credentials (`gcloud auth application-default login`)'));
+      skipRest('Spanner did not answer');
+    }
+  }
+
+  if (!blocked && connection) {
+    try {
+      const [databaseExists] = await withTimeout(connection.database.exists(), timeoutMs, 'database lookup');
+      if (databaseExists) checks.push(ok('spanner.database', `database ${dbPath} exists`));
+      else {
+        checks.push(fail('spanner.database', `database ${dbPath} does not exist`, `${MIGRATE_HINT} to create it and its schema`));
+        skipRest('no database');
+      }
+    } catch (error) {
+      checks.push(fail('spanner.database', `${dbPath}: ${firstLine(error)}`, MIGRATE_HINT));
+      skipRest('database lookup failed');
+    }
+  }
+
+  if (!blocked && connection) {
+    const { schemaVersionOf } = await import('../ledger/spanner/migrate');
+    const { LATEST_SCHEMA_VERSION, MIGRATIONS } = await import('../ledger/spanner/schema');
+    try {
+      const version = await withTimeout(schemaVersionOf(connection), timeoutMs, 'schema version');
+      if (version === LATEST_SCHEMA_VERSION) checks.push(ok('schema.version', `schema version ${version} (latest, ${MIGRATIONS.length} migrations)`));
+      else if (version < LATEST_SCHEMA_VERSION) {
+        const pending = MIGRATIONS.filter((migration) => migration.version > version).map((migration) => migration.version);
+        checks.push(fail('schema.version', `schema version ${version}, latest is ${LATEST_SCHEMA_VERSION} (pending: ${pending.join(', ')})`, MIGRATE_HINT));
+        skipRest('schema not current');
+      } else {
+        checks.push(warn('schema.version', `schema version ${version} is newer than this spanledger knows (${LATEST_SCHEMA_VERSION})`, 'upgrade spanledger to the version that migrated this database'));
+      }
+    } catch (error) {
+      checks.push(fail('schema.version', firstLine(error), MIGRATE_HINT));
+      skipRest('schema unreadable');
+    }
+  }
+
+  if (!blocked && connection) {
+    const { SpannerLedgerStore } = await import('../ledger/spanner/store');
+    store = new SpannerLedgerStore(connection);
+    checks.push(...(await projectionChecks(connection, store, timeoutMs)));
+    checks.push(await viewsCheck(connection, checks, timeoutMs));
+  }
+
+  // Kafka: only when configured (KAFKA_BROKERS, or the broker `dev up` started).
+  const kafka = await kafkaCheck(io, timeoutMs);
+  checks.push(kafka.result);
+  if (!blocked && connection && store) {
+    checks.push(...(await relayChecks(connection, store, kafka.admin, timeoutMs)));
+  } else {
+    checks.push(skipped('kafka.inbox', blocked ?? 'no database'), skipped('kafka.publishers', blocked ?? 'no database'));
+  }
+  await kafka.admin?.disconnect().catch(() => undefined);
+  await connection?.close().catch(() => undefined);
+  return { ok: checks.every((check) => check.status !== 'fail'), checks };
+}
+
+async function projectionChecks(connection: SpannerConnection, store: SpannerLedgerStore, timeoutMs: number): Promise<CheckResult[]> {
+  const { projectionStatus } = await import('../projections/spanner/operations');
+  const { PROJECTION_NAMES } = await import('../projections/core');
+  try {
+    const [statuses, head] = await withTimeout(Promise.all([projectionStatus(connection, store, LAG_CAP), store.readAll(null, 1)]), timeoutMs, 'projection status');
+    const logEmpty = head.events.length === 0;
+    return statuses.map((status) => {
+      const name = `projections.${status.projection}`;
+      const lag = status.lagIsLowerBound ? `>=${status.lag}` : String(status.lag);
+      if (status.generation === null) {
+        return logEmpty
+          ? ok(name, 'no generation yet and the log is empty (created on the first run)')
+          : warn(name, `no active generation; ${lag} event(s) not projected`, 'run `spanledger projections run` (or keep `spanledger projections run --follow` running)');
+      }
+      const building = status.building.length > 0 ? `; building generation(s) ${status.building.join(',')}` : '';
+      if (status.lag > 0) {
+        return warn(name, `generation ${status.generation} is ${lag} event(s) behind the log (${status.eventsApplied} applied)${building}`, 'run `spanledger projections run`, or keep `spanledger projections run --follow` running');
+      }
+      if (building) {
+        return warn(name, `generation ${status.generation} caught up${building}`, 'a rebuild is running or was interrupted: let it finish, or run `spanledger projections rebuild` again');
+      }
+      return ok(name, `generation ${status.generation} caught up (${status.eventsApplied} applied)`);
+    });
+  } catch (error) {
+    return PROJECTION_NAMES.map((projection) => fail(`projections.${projection}`, firstLine(error), 'run `spanledger projections rebuild` if the status tables are damaged; `spanledger projections status` shows more'));
+  }
+}
+
+/**
+ * Quick write-side vs view check: the number of accounts and the sum of their balances,
+ * in Accounts and in the active balance view, read in one snapshot. Only meaningful when
+ * the balances projection is caught up; a mismatch can also be a write that landed just
+ * now, so it is a warning that points at `projections verify`.
+ */
+async function viewsCheck(connection: SpannerConnection, checks: readonly CheckResult[], timeoutMs: number): Promise<CheckResult> {
+  const name = 'views.accounts';
+  const balances = checks.find((check) => check.name === 'projections.balances');
+  if (!balances || balances.status !== 'ok') return warn(name, 'not compared: the balances view is not caught up', 'catch the views up first (`spanledger projections run`)');
+  try {
+    const [snapshot] = await connection.database.getSnapshot({ strong: true });
+    try {
+      const [rows] = await withTimeout(
+        snapshot.run({
+          sql: `SELECT
+              (SELECT COUNT(*) FROM Accounts) AS Accounts,
+              (SELECT CAST(IFNULL(SUM(BalanceMicroUsd), 0) AS STRING) FROM Accounts) AS AccountsSum,
+              (SELECT COUNT(*) FROM BalanceView v JOIN Projections p ON p.Projection = 'balances' AND v.Generation = p.ActiveGeneration) AS ViewRows,
+              (SELECT CAST(IFNULL(SUM(v.BalanceMicroUsd), 0) AS STRING) FROM BalanceView v JOIN Projections p ON p.Projection = 'balances' AND v.Generation = p.ActiveGeneration) AS ViewSum`,
+          json: true,
+          jsonOptions: { wrapNumbers: true },
+          ...connection.queryOptions,
+        }),
+        timeoutMs,
+        'views check',
+      );
+      const row = (rows as unknown as Record<string, { value?: string } | string | number>[])[0] ?? {};
+      const text = (value: unknown) => (value && typeof value === 'object' && 'value' in value ? String((value as { value: unknown }).value) : String(value ?? '0'));
+      const accounts = text(row.Accounts);
+      const viewRows = text(row.ViewRows);
+      const accountsSum = text(row.AccountsSum);
+      const viewSum = text(row.ViewSum);
+      if (accounts === viewRows && accountsSum === viewSum) return ok(name, `${accounts} account(s), balances sum to ${accountsSum} micro-USD in both`);
+      return warn(name, `Accounts: ${accounts} row(s), sum ${accountsSum}; balance view: ${viewRows} row(s), sum ${viewSum}`, 'run `spanledger projections verify` (a write that just landed also explains it)');
+    } finally {
+      snapshot.end();
+    }
+  } catch (error) {
+    return warn(name, `not compared: ${firstLine(error)}`, 'run `spanledger projections verify`');
+  }
+}
+
+/** The Kafka settings when Kafka is configured (env or dev state), else undefined. */
+async function configuredKafka(io: CliIo): Promise<KafkaSettings | undefined> {
+  if (!io.env.KAFKA_BROKERS) {
+    try {
+      const state = readDevState(devStateDir(io.env, io.cwd));
+      if (!(state?.kafka && isAlive(state.kafka.pid))) return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return kafkaSettings(io);
+}
+
+async function kafkaCheck(io: CliIo, timeoutMs: number): Promise<{ result: CheckResult; admin?: Admin }> {
+  const name = 'kafka.brokers';
+  let settings: KafkaSettings | undefined;
+  try {
+    settings = await configuredKafka(io);
+  } catch (error) {
+    return { result: fail(name, firstLine(error), error instanceof CliError && error.suggestion ? error.suggestion : 'fix the KAFKA_* settings') };
+  }
+  if (!settings) return { result: ok(name, 'not configured (KAFKA_BROKERS unset, no `dev up` broker): skipped') };
+  const { Kafka, logLevel } = await import('kafkajs');
+  const kafka = new Kafka({
+    clientId: `${settings.clientId}-doctor`,
+    brokers: settings.brokers,
+    ssl: settings.ssl,
+    ...(settings.sasl ? { sasl: settings.sasl } : {}),
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: Math.min(3_000, timeoutMs),
+    requestTimeout: Math.min(5_000, timeoutMs),
+    retry: { retries: 1, initialRetryTime: 100 },
+  });
+  const admin = kafka.admin();
+  try {
+    await withTimeout(admin.connect(), timeoutMs, 'broker connect');
+    const cluster = await withTimeout(admin.describeCluster(), timeoutMs, 'describeCluster');
+    return { result: ok(name, `${cluster.brokers.length} broker(s) at ${settings.brokers.join(',')}, controller ${cluster.controller ?? 'unknown'}`), admin };
+  } catch (error) {
+    await admin.disconnect().catch(() => undefined);
+    // Never echo the settings themselves: they may carry the SASL password.
+    return { result: fail(name, `cannot reach ${settings.brokers.join(',')}: ${firstLine(error)}`, 'is the broker running? check KAFKA_BROKERS (and KAFKA_SSL / KAFKA_SASL_*); `spanledger dev up` starts a local one') };
+  }
+}
+
+/** Inbox (consumed offsets) and publisher checkpoints: a summary, with lag where it can be known. */
+async function relayChecks(connection: SpannerConnection, store: SpannerLedgerStore, admin: Admin | undefined, timeoutMs: number): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  try {
+    const [rows] = await withTimeout(
+      connection.database.run({
+        sql: 'SELECT ConsumerGroup, Topic, KafkaPartition, CAST(NextOffset AS STRING) AS NextOffset FROM KafkaInbox ORDER BY ConsumerGroup, Topic, KafkaPartition',
+        json: true,
+        jsonOptions: { wrapNumbers: true },
+        ...connection.queryOptions,
+      }),
+      timeoutMs,
+      'inbox',
+    );
+    const groups = new Map<string, { group: string; topic: string; offsets: Map<number, bigint> }>();
+    for (const row of rows as unknown as { ConsumerGroup: string; Topic: string; KafkaPartition: { value: string } | string; NextOffset: string }[]) {
+      const key = `${row.ConsumerGroup}\u0000${row.Topic}`;
+      const entry = groups.get(key) ?? { group: row.ConsumerGroup, topic: row.Topic, offsets: new Map<number, bigint>() };
+      entry.offsets.set(Number(typeof row.KafkaPartition === 'object' ? row.KafkaPartition.value : row.KafkaPartition), BigInt(row.NextOffset));
+      groups.set(key, entry);
+    }
+    if (groups.size === 0) out.push(ok('kafka.inbox', 'no consumer has committed yet'));
+    else {
+      const parts: string[] = [];
+      let behind: { group: string; topic: string } | undefined;
+      let looked = 0;
+      for (const { group, topic, offsets } of groups.values()) {
+        let lagText = 'lag unknown (broker not checked)';
+        if (admin && looked < INBOX_TOPICS_MAX) {
+          looked++;
+          try {
+            const high = await withTimeout(admin.fetchTopicOffsets(topic), Math.min(timeoutMs, 5_000), `offsets of ${topic}`);
+            let lag = 0n;
+            for (const offset of high) {
+              const consumed = offsets.get(offset.partition) ?? BigInt(offset.low);
+              if (BigInt(offset.high) > consumed) lag += BigInt(offset.high) - consumed;
+            }
+            lagText = `lag ${lag}`;
+            if (lag > 0n) behind ??= { group, topic };
+          } catch (error) {
+            lagText = `lag unknown (${firstLine(error)})`;
+          }
+        }
+        parts.push(`${group}/${topic}: ${offsets.size} partition(s), ${lagText}`);
+      }
+      const detail = parts.join('; ');
+      out.push(
+        behind
+          ? warn('kafka.inbox', detail, `a consumer is behind (or stopped): run \`spanledger consume --topic ${behind.topic} --group ${behind.group}\``)
+          : ok('kafka.inbox', detail),
+      );
+    }
+  } catch (error) {
+    out.push(fail('kafka.inbox', firstLine(error), MIGRATE_HINT));
+  }
+  try {
+    const [rows] = await withTimeout(
+      connection.database.run({
+        sql: `SELECT Publisher, Topic, FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E9SZ', CommittedAt, 'UTC') AS CommittedAt, StreamId,
+                CAST(StreamVersion AS STRING) AS StreamVersion, CAST(PublishedEvents AS STRING) AS PublishedEvents
+              FROM KafkaPublisherCheckpoints ORDER BY Publisher, Topic`,
+        json: true,
+        ...connection.queryOptions,
+      }),
+      timeoutMs,
+      'publisher checkpoints',
+    );
+    const list = rows as unknown as { Publisher: string; Topic: string; CommittedAt: string; StreamId: string; StreamVersion: string; PublishedEvents: string }[];
+    if (list.length === 0) out.push(ok('kafka.publishers', 'no publisher has published yet'));
+    else {
+      const parts: string[] = [];
+      let behind: { publisher: string; topic: string } | undefined;
+      for (const row of list) {
+        const page = await withTimeout(store.readAll({ committedAt: row.CommittedAt, streamId: row.StreamId, streamVersion: Number(row.StreamVersion) }, LAG_CAP), timeoutMs, 'publisher lag');
+        const lag = page.events.length === LAG_CAP ? `>=${LAG_CAP}` : String(page.events.length);
+        if (page.events.length > 0) behind ??= { publisher: row.Publisher, topic: row.Topic };
+        parts.push(`${row.Publisher}->${row.Topic}: ${row.PublishedEvents} published, ${lag} behind`);
+      }
+      const detail = parts.join('; ');
+      out.push(behind ? warn('kafka.publishers', detail, `run \`spanledger publish --topic ${behind.topic} --name ${behind.publisher}\``) : ok('kafka.publishers', detail));
+    }
+  } catch (error) {
+    out.push(fail('kafka.publishers', firstLine(error), MIGRATE_HINT));
+  }
+  return out;
+}
+
+export function renderDoctor(report: DoctorReport): string {
+  const table = renderTable(
+    ['CHECK', 'STATUS', 'DETAIL', 'WHAT TO DO'],
+    report.checks.map((check) => [check.name, check.status.toUpperCase(), check.detail, check.hint || '-']),
+  );
+  const count = (status: CheckStatus) => report.checks.filter((check) => check.status === status).length;
+  return `${table}\n\n${report.ok ? 'OK' : 'FAILED'}: ${count('ok')} ok, ${count('warn')} warning(s), ${count('fail')} failed`;
+}
+
+export async function doctor(io: CliIo, flags: DoctorFlags): Promise<ExitCode> {
+  const report = await runDoctor(io, flags);
+  writeLine(io.stdout, flags.json ? JSON.stringify(report) : renderDoctor(report));
+  return report.ok ? EXIT.ok : EXIT.failure;
+}
