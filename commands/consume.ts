@@ -1,4 +1,4 @@
-import type { ConsumeSummary } from '../ledger/kafka/consumer';
+import { BrokerSilenceError, type ConsumeSummary } from '../ledger/kafka/consumer';
 import { bonusRateFromEnv } from './config';
 import { ConnectionFlags, explainSpannerError, openConnection, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
@@ -112,7 +112,7 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
 }
 
 export function isKafkaError(error: unknown): boolean {
-  return error instanceof Error && /^KafkaJS/.test(error.name);
+  return error instanceof BrokerSilenceError || (error instanceof Error && /^KafkaJS/.test(error.name));
 }
 
 /** Kafka settings from the environment; a bad or missing setting is exit code 2. */

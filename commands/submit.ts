@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { CommandHandler, CommandOutcome } from '../ledger/core/handler';
 import { LIMITS } from '../ledger/core/limits';
 import { bonusRateFromEnv } from './config';
@@ -17,6 +16,8 @@ export interface SubmitFlags extends ConnectionFlags {
 export interface SubmitLine {
   readonly line: number;
   readonly text: string;
+  /** The line's bytes are not valid UTF-8: reported as invalid, never decided. */
+  readonly invalidEncoding?: boolean;
 }
 
 /** One JSON line per outcome: the `submit` output contract (see README). */
@@ -32,22 +33,56 @@ export function exitCodeFor(statuses: ReadonlySet<CommandOutcome['status']>): Ex
   return EXIT.ok;
 }
 
+const LINE_FEED = 0x0a;
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Splits raw bytes into lines and decodes each one strictly. Decoding the stream as UTF-8
+ * up front (readline, setEncoding) would silently turn invalid bytes into U+FFFD and
+ * accept a line the Kafka consumer dead-letters; here such a line is reported as invalid.
+ */
 async function* nonEmptyLines(input: NodeJS.ReadableStream): AsyncGenerator<SubmitLine> {
-  const reader = createInterface({ input, crlfDelay: Infinity });
   let line = 0;
-  for await (const text of reader) {
+  let pending: Buffer[] = [];
+  const emit = (bytes: Buffer): SubmitLine | undefined => {
     line++;
-    if (text.trim() !== '') yield { line, text };
+    const body = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.subarray(0, -1) : bytes;
+    let text: string;
+    try {
+      text = utf8.decode(body);
+    } catch {
+      return { line, text: '', invalidEncoding: true };
+    }
+    return text.trim() === '' ? undefined : { line, text };
+  };
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    let bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    for (let at = bytes.indexOf(LINE_FEED); at !== -1; at = bytes.indexOf(LINE_FEED)) {
+      const entry = emit(Buffer.concat([...pending, bytes.subarray(0, at)]));
+      pending = [];
+      bytes = bytes.subarray(at + 1);
+      if (entry) yield entry;
+    }
+    if (bytes.length > 0) pending.push(bytes);
+  }
+  if (pending.length > 0) {
+    const entry = emit(Buffer.concat(pending));
+    if (entry) yield entry;
   }
 }
 
 export async function submit(io: CliIo, file: string | undefined, flags: SubmitFlags): Promise<ExitCode> {
   const handler = new CommandHandler(openStore(io, flags), { bonusRateBps: bonusRateFromEnv(io.env), batchSize: flags.batchSize });
-  const input = file === undefined || file === '-' ? io.stdin : createReadStream(file, 'utf8');
+  const input = file === undefined || file === '-' ? io.stdin : createReadStream(file);
   const statuses = new Set<CommandOutcome['status']>();
   let chunk: SubmitLine[] = [];
   const flush = async () => {
-    const outcomes = await handler.handleTexts(chunk.map((entry) => entry.text));
+    const decided = await handler.handleTexts(chunk.filter((entry) => !entry.invalidEncoding).map((entry) => entry.text));
+    let next = 0;
+    const outcomes = chunk.map(
+      (entry): CommandOutcome =>
+        entry.invalidEncoding ? { status: 'invalid', code: 'INVALID_COMMAND', message: 'line: is not valid UTF-8' } : decided[next++]!,
+    );
     outcomes.forEach((outcome, index) => {
       statuses.add(outcome.status);
       writeLine(io.stdout, renderOutcome(chunk[index]!.line, outcome));

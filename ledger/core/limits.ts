@@ -24,6 +24,11 @@ export const LIMITS = {
   readPageSizeMax: 1000,
   /** Times a read-write transaction is retried after ABORTED before the fault surfaces. */
   transactionAttemptsMax: 50,
+  /**
+   * Deadline of one Spanner call, and of one transaction attempt as a whole. Without it the
+   * client resumes a broken streaming read forever when Spanner (or the emulator) is gone.
+   */
+  spannerCallDeadlineMs: 20_000,
 } as const;
 
 const worstCaseMutations = LIMITS.commandsPerTransactionMax * LIMITS.eventsPerCommandMax * LIMITS.mutationsPerEventMax;

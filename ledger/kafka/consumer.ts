@@ -61,6 +61,12 @@ export interface ConsumeOptions {
   readonly signal?: AbortSignal;
   /** How often `untilIdle` compares the inbox with the high watermarks (ms, default 500). */
   readonly idleCheckMs?: number;
+  /**
+   * How long the brokers may give no sign of life (no fetch, heartbeat or progress) before
+   * the consumer gives up with an error; default max(15 s, 2 × session timeout). kafkajs
+   * itself retries a vanished cluster forever.
+   */
+  readonly brokerSilenceMaxMs?: number;
   /** Diagnostic lines (rejections, dead letters, restarts) as plain text. */
   readonly log?: (line: string) => void;
   /** Structured logger (the CLI's pino logger on stderr); gets the same lines with fields. */
@@ -116,7 +122,9 @@ export interface DeadLetterReason {
   readonly message: string;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+// ignoreBOM keeps a byte-order mark in the text, where the strict JSON reader refuses it:
+// the same rule as `submit`, so one input is never valid on one path and invalid on the other.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The command text of a message, or why it is a dead letter. */
 export function messageText(value: Buffer | null): { ok: true; text: string; command: Command } | { ok: false; reason: DeadLetterReason } {
@@ -173,7 +181,20 @@ export function groupTimings(sessionTimeoutMs: number): { sessionTimeout: number
 }
 
 /** Recreations allowed in a row without a committed chunk in between. */
+/** The brokers gave no sign of life for longer than the consumer allows. */
+export class BrokerSilenceError extends Error {
+  override readonly name = 'BrokerSilenceError';
+}
+
 const RESTARTS_WITHOUT_PROGRESS_MAX = 30;
+const DISCONNECT_GRACE_MS = 10_000;
+
+/** Waits for `promise` at most `ms`, ignoring its failure: for best-effort cleanup only. */
+async function withinMs(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise?.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
 
 /**
  * Consumes `topic` until idle (with `untilIdle`) or until `signal` aborts; rejects on an
@@ -215,6 +236,19 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
   const admin: Admin = kafka.admin();
   let consumer: Consumer | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
+
+  // Broker liveness: every fetch, heartbeat or committed chunk is a sign of life. Silence
+  // past the limit ends the run with an error (exit 1), so a supervisor can restart it.
+  const brokerSilenceMaxMs = options.brokerSilenceMaxMs ?? Math.max(15_000, 2 * timings.sessionTimeout);
+  let lastSignOfLife = Date.now();
+  const signOfLife = () => {
+    lastSignOfLife = Date.now();
+  };
+  const livenessTimer = setInterval(() => {
+    const silentMs = Date.now() - lastSignOfLife;
+    if (silentMs > brokerSilenceMaxMs) finish(new BrokerSilenceError(`no answer from the Kafka brokers for ${Math.round(silentMs / 1000)} s; giving up`));
+  }, 1_000);
+  livenessTimer.unref();
 
   const expectedOffset = async (partition: number): Promise<bigint | null> => {
     const known = inbox.get(partition);
@@ -339,6 +373,7 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
         inbox.set(partition, expected);
         progressed = true;
         restartsWithoutProgress = 0;
+        signOfLife();
         pending = pending.slice(chunk.length);
         resolveOffset(chunk[chunk.length - 1]!.offset);
         await heartbeat().catch(() => undefined);
@@ -363,6 +398,8 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
       retry: { initialRetryTime: 100, retries: 8 },
     });
     consumer = created;
+    created.on(created.events.FETCH, signOfLife);
+    created.on(created.events.HEARTBEAT, signOfLife);
     created.on(created.events.GROUP_JOIN, () => {
       // New generation: partitions may have been processed by others meanwhile.
       inbox.clear();
@@ -444,12 +481,14 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
     finish(error instanceof Error ? error : new Error(String(error)));
   }
   const outcome = await finished;
+  clearInterval(livenessTimer);
   options.signal?.removeEventListener('abort', onAbort);
   if (idleTimer) clearTimeout(idleTimer);
   // disconnect() waits for the batch in flight (its loop stops between chunks), then
   // leaves the group so the partitions move at once, not after the session timeout.
-  await consumer?.disconnect().catch(() => undefined);
-  await Promise.all([producer.disconnect().catch(() => undefined), admin.disconnect().catch(() => undefined)]);
+  // Bounded: with the brokers gone, kafkajs's disconnect can wait on retries indefinitely.
+  await withinMs(consumer?.disconnect(), DISCONNECT_GRACE_MS);
+  await withinMs(Promise.all([producer.disconnect(), admin.disconnect()]), DISCONNECT_GRACE_MS);
   summary.seconds = (Date.now() - started) / 1000;
   if (outcome instanceof Error) {
     logger?.error({ event: 'consume_failed', topic, group, error: outcome.message }, 'consumer failed');

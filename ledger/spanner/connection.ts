@@ -1,5 +1,6 @@
 import { Database, Instance, Spanner } from '@google-cloud/spanner';
 import { grpc } from 'google-gax';
+import { LIMITS } from '../core/limits';
 
 /**
  * How to reach Spanner. With an emulator host the client talks plain gRPC to the local
@@ -13,6 +14,8 @@ export interface SpannerSettings {
   /** "host:port" of a Cloud Spanner emulator, or undefined for real Cloud Spanner. */
   readonly emulatorHost: string | undefined;
 }
+
+const CLOSE_GRACE_MS = 3_000;
 
 export const DEFAULT_SETTINGS = { projectId: 'local-project', instanceId: 'local-instance', databaseId: 'ledger' } as const;
 
@@ -29,13 +32,13 @@ export function settingsFromEnv(
 }
 
 /**
- * Per-call options for queries. Against the emulator the client silently re-sends a failing
+ * Per-call options for reads and queries: a deadline always. Against the emulator the client silently re-sends a failing
  * query or DML statement (nodejs-spanner issue 2014), so an error takes ~7 s to surface;
  * turning request retries off makes it surface at once. ABORTED transactions are still
  * retried by the transaction runner, which is what we want.
  */
 export interface QueryCallOptions {
-  gaxOptions?: { retryRequestOptions: { retries: number; noResponseRetries: number } };
+  gaxOptions: { timeout: number; retryRequestOptions?: { retries: number; noResponseRetries: number } };
 }
 
 export interface SpannerConnection {
@@ -68,19 +71,33 @@ function configureClientForEmulator(): void {
   process.env.METADATA_SERVER_DETECTION ??= 'none';
 }
 
+/**
+ * The client lets SPANNER_EMULATOR_HOST override the endpoint it is given. Make the variable
+ * agree with the settings while the client is built, so a connection always goes where its
+ * settings say (tests run several emulators from one process; settings may name none).
+ */
+function whileEmulatorHostIs<T>(host: string | undefined, build: () => T): T {
+  const previous = process.env.SPANNER_EMULATOR_HOST;
+  if (host === undefined) delete process.env.SPANNER_EMULATOR_HOST;
+  else process.env.SPANNER_EMULATOR_HOST = host;
+  try {
+    return build();
+  } finally {
+    if (previous === undefined) delete process.env.SPANNER_EMULATOR_HOST;
+    else process.env.SPANNER_EMULATOR_HOST = previous;
+  }
+}
+
 export function connect(settings: SpannerSettings): SpannerConnection {
   let spanner: Spanner;
-  let queryOptions: QueryCallOptions = {};
+  // Every read and query carries a deadline (see LIMITS.spannerCallDeadlineMs).
+  let queryOptions: QueryCallOptions = { gaxOptions: { timeout: LIMITS.spannerCallDeadlineMs } };
   if (settings.emulatorHost) {
     configureClientForEmulator();
-    spanner = new Spanner({
-      projectId: settings.projectId,
-      ...parseHost(settings.emulatorHost),
-      sslCreds: grpc.credentials.createInsecure(),
-    });
-    queryOptions = { gaxOptions: { retryRequestOptions: { retries: 0, noResponseRetries: 0 } } };
+    spanner = whileEmulatorHostIs(settings.emulatorHost, () => new Spanner({ projectId: settings.projectId, ...parseHost(settings.emulatorHost!), sslCreds: grpc.credentials.createInsecure() }));
+    queryOptions = { gaxOptions: { timeout: LIMITS.spannerCallDeadlineMs, retryRequestOptions: { retries: 0, noResponseRetries: 0 } } };
   } else {
-    spanner = new Spanner({ projectId: settings.projectId });
+    spanner = whileEmulatorHostIs(undefined, () => new Spanner({ projectId: settings.projectId }));
   }
   const instance = spanner.instance(settings.instanceId);
   const database = instance.database(settings.databaseId, { min: 1, max: 32 });
@@ -98,7 +115,11 @@ export function connect(settings: SpannerSettings): SpannerConnection {
     async close() {
       if (closed) return;
       closed = true;
-      await database.close();
+      // Closing deletes the pooled sessions on the server; when the server is gone that
+      // would wait on retries, so give it a few seconds and let the process move on.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([database.close().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+      clearTimeout(timer);
       spanner.close();
     },
   };

@@ -53,7 +53,7 @@ class SpannerLedgerTransaction implements LedgerTransaction {
   private async readByKeys(table: string, columns: readonly string[], keys: readonly string[]): Promise<Row[]> {
     const unique = [...new Set(keys)];
     if (unique.length === 0) return [];
-    const [rows] = await this.tx.read(table, { keys: unique, columns: [...columns], ...READ_JSON });
+    const [rows] = await this.tx.read(table, { keys: unique, columns: [...columns], ...READ_JSON, ...this.connection.queryOptions });
     return rows as unknown as Row[];
   }
 
@@ -84,7 +84,7 @@ class SpannerLedgerTransaction implements LedgerTransaction {
   }
 
   async readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]> {
-    return readInboxOffsets(this.tx, group, topic);
+    return readInboxOffsets(this.tx, this.connection, group, topic);
   }
 
   write(writes: LedgerWrites): void {
@@ -192,6 +192,7 @@ export class SpannerLedgerStore implements LedgerStore {
             columns: [...EVENT_COLUMNS],
             limit: perShard,
             ...READ_JSON,
+            ...this.connection.queryOptions,
           });
           return (rows as unknown as Row[]).map(eventFromRow);
         }),
@@ -228,12 +229,12 @@ export class SpannerLedgerStore implements LedgerStore {
   async readEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
     const unique = [...new Set(eventIds)];
     if (unique.length === 0) return new Map();
-    const [rows] = await this.connection.database.table('Events').read({ keys: unique, columns: [...EVENT_COLUMNS], ...READ_JSON });
+    const [rows] = await this.connection.database.table('Events').read({ keys: unique, columns: [...EVENT_COLUMNS], ...READ_JSON, ...this.connection.queryOptions });
     return new Map((rows as unknown as Row[]).map((row) => [String(row.EventId), eventFromRow(row)]));
   }
 
   async readAccount(userId: string): Promise<Account | undefined> {
-    const [rows] = await this.connection.database.table('Accounts').read({ keys: [userId], columns: [...ACCOUNT_COLUMNS], ...READ_JSON });
+    const [rows] = await this.connection.database.table('Accounts').read({ keys: [userId], columns: [...ACCOUNT_COLUMNS], ...READ_JSON, ...this.connection.queryOptions });
     const row = (rows as unknown as Row[])[0];
     return row ? accountFromRow(row) : undefined;
   }
@@ -241,7 +242,7 @@ export class SpannerLedgerStore implements LedgerStore {
   async readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]> {
     const [snapshot] = await this.connection.database.getSnapshot({ strong: true });
     try {
-      return await readInboxOffsets(snapshot, group, topic);
+      return await readInboxOffsets(snapshot, this.connection, group, topic);
     } finally {
       snapshot.end();
     }
@@ -254,6 +255,7 @@ export class SpannerLedgerStore implements LedgerStore {
 
 async function readInboxOffsets(
   reader: Pick<Transaction, 'read'>,
+  connection: SpannerConnection,
   group: string,
   topic: string,
 ): Promise<InboxOffset[]> {
@@ -262,6 +264,7 @@ async function readInboxOffsets(
     ranges: [{ startClosed: [group, topic], endClosed: [group, topic] }],
     columns: ['KafkaPartition', 'NextOffset'],
     ...READ_JSON,
+    ...connection.queryOptions,
   });
   return (rows as unknown as Row[]).map((row) => ({ group, topic, partition: smallInt(row.KafkaPartition), nextOffset: int64(row.NextOffset).toString() }));
 }

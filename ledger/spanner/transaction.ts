@@ -26,6 +26,7 @@ export interface ReadWriteResult<T> {
 }
 
 const ABORTED = 10;
+const ROLLBACK_DEADLINE_MS = 2_000;
 
 export function isRetryable(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
@@ -60,17 +61,39 @@ export function runReadWrite<T>(
   return run;
 }
 
+/** Raised when one attempt outlives LIMITS.spannerCallDeadlineMs: Spanner is gone or stuck. */
+export class SpannerDeadlineError extends Error {
+  /** gRPC DEADLINE_EXCEEDED, so callers treat it like the client's own deadline errors. */
+  readonly code = 4;
+}
+
+/**
+ * Rejects when `promise` has not settled within the deadline. The client's own deadlines
+ * cover each call; this covers an attempt as a whole (session acquisition included), so a
+ * vanished Spanner ends in an error rather than a process that waits forever.
+ */
+export function withinDeadline<T>(promise: Promise<T>, what: string, ms: number = LIMITS.spannerCallDeadlineMs): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SpannerDeadlineError(`${what}: no answer from Spanner within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 async function attempt<T>(connection: SpannerConnection, work: (tx: Transaction) => Promise<T>, observer: TransactionObserver): Promise<ReadWriteResult<T>> {
   for (let attemptNumber = 1; ; attemptNumber++) {
-    const [tx] = await connection.database.getTransaction();
+    const [tx] = await withinDeadline(connection.database.getTransaction(), 'starting a transaction');
     try {
-      const value = await work(tx);
-      await tx.commit();
+      const value = await withinDeadline(work(tx), 'reading in a transaction');
+      await withinDeadline(tx.commit({ gaxOptions: { timeout: LIMITS.spannerCallDeadlineMs } }), 'committing');
       return { value, commitTimestamp: tx.commitTimestamp };
     } catch (error) {
       // Roll back rather than just end: an abandoned transaction keeps its locks on the
       // emulator until it times out, blocking every other writer.
-      await tx.rollback().catch(() => undefined);
+      // Best effort and short: after a deadline the server is likely gone, and the original
+      // error is what the caller needs to see.
+      await withinDeadline(tx.rollback(), 'rolling back', ROLLBACK_DEADLINE_MS).catch(() => undefined);
       if (!isRetryable(error) || attemptNumber >= LIMITS.transactionAttemptsMax) throw error;
       observer.onTransactionRetry?.(attemptNumber, error);
       await sleep(retryDelayMs(attemptNumber));

@@ -1,0 +1,254 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SpannerConnection } from '../../ledger/spanner/connection';
+import { SpannerLedgerStore } from '../../ledger/spanner/store';
+import { depositWire } from '../support/commands';
+import { runSpanledger } from '../support/cli';
+import { ensureCliBuilt, kafkaBrokers, produceCommands, readTopic, uniqueTopic } from '../support/kafka';
+import { cliEnv, freshConnection } from '../support/spanner';
+
+/**
+ * Bad input, table-driven: every row is one class of bad line. All rows go through `submit`
+ * in ONE file with valid deposits interleaved, and through Kafka as message values of one
+ * topic (`consume --until-idle`). Each bad line must be refused on its own (submit: `invalid`
+ * with a message naming the field or the JSON problem; Kafka: a dead letter with the reason
+ * headers and the original bytes), and each valid one applied: balances exact.
+ */
+jest.setTimeout(120_000);
+
+const deposit = (extra: Record<string, unknown> = {}) => ({ ...depositWire('bad-user', 1, '1000000'), ...extra });
+const json = (value: unknown) => JSON.stringify(value);
+/** A deposit's JSON with `field` replaced by raw JSON text (for numbers JSON.stringify cannot write). */
+const rawField = (field: string, raw: string) => json(deposit()).replace(new RegExp(`"${field}":("[^"]*"|[0-9]+)`), `"${field}":${raw}`);
+const { type: _type, ...depositWithoutType } = deposit();
+const { occurredAt: _occurredAt, ...depositWithoutTime } = deposit();
+
+interface BadRow {
+  readonly name: string;
+  readonly value: string | Buffer;
+  /** What the `invalid` message (and the dead letter's error-message) must match. */
+  readonly message: RegExp;
+  /** The dead letter's error-code; INVALID_COMMAND unless said otherwise. */
+  readonly dlqCode?: 'INVALID_COMMAND' | 'INVALID_ENCODING' | 'EMPTY_MESSAGE';
+  /** submit reads text: what its `invalid` message must match when it differs from Kafka's. */
+  readonly submitMessage?: RegExp;
+}
+
+const ROWS: readonly BadRow[] = [
+  { name: 'truncated JSON', value: json(deposit()).slice(0, 60), message: /^json: (unterminated string|unexpected end|expected)/ },
+  { name: 'empty object', value: '{}', message: /^type: is required$/ },
+  { name: 'missing type', value: json(depositWithoutType), message: /^type: is required$/ },
+  { name: 'unknown type', value: json(deposit({ type: 'refund' })), message: /^type: must be one of "deposit", "charge"/ },
+  { name: 'type of the wrong JSON type', value: json(deposit({ type: 7 })), message: /^type: / },
+  { name: 'amount of the wrong type (boolean)', value: json(deposit({ amountMicroUsd: true })), message: /^amountMicroUsd: must be a decimal integer string$/ },
+  { name: 'amount as a float number', value: rawField('amountMicroUsd', '1.5'), message: /^amountMicroUsd: must be an integer; 1\.5 is not a safe integer/ },
+  { name: 'amount as a float string', value: json(deposit({ amountMicroUsd: '1000000.0' })), message: /^amountMicroUsd: must be a decimal integer \(canonical/ },
+  { name: 'amount with an exponent', value: rawField('amountMicroUsd', '1e6'), message: /^amountMicroUsd: must be an integer; 1e6 is not a safe integer/ },
+  { name: 'negative amount', value: json(deposit({ amountMicroUsd: '-5' })), message: /^amountMicroUsd: must be at least 1$/ },
+  { name: 'zero deposit', value: json(deposit({ amountMicroUsd: '0' })), message: /^amountMicroUsd: must be at least 1$/ },
+  { name: 'amount overflowing INT64', value: json(deposit({ amountMicroUsd: '9223372036854775808' })), message: /^amountMicroUsd: is outside the signed 64-bit range$/ },
+  { name: 'huge JSON number', value: rawField('amountMicroUsd', '123456789012345678901234567890'), message: /^amountMicroUsd: must be an integer; 123456789012345678901234567890 is not a safe integer/ },
+  { name: 'unsafe JSON integer (2^53 + 1)', value: rawField('amountMicroUsd', '9007199254740993'), message: /^amountMicroUsd: must be an integer; 9007199254740993 is not a safe integer/ },
+  { name: 'leading zeros in an amount string', value: json(deposit({ amountMicroUsd: '0100' })), message: /^amountMicroUsd: must be a decimal integer \(canonical: no fraction, no leading zeros/ },
+  { name: 'leading zeros in a JSON number', value: rawField('amountMicroUsd', '0100'), message: /^json: expected "," or "}" at character/ },
+  { name: 'hex JSON number', value: rawField('amountMicroUsd', '0x10'), message: /^json: expected "," or "}" at character/ },
+  { name: 'hex amount string', value: json(deposit({ amountMicroUsd: '0x10' })), message: /^amountMicroUsd: must be a decimal integer/ },
+  { name: '+5 as a JSON number', value: rawField('amountMicroUsd', '+5'), message: /^json: unexpected character "\+"/ },
+  { name: '+5 as a string', value: json(deposit({ amountMicroUsd: '+5' })), message: /^amountMicroUsd: must be a decimal integer/ },
+  { name: 'NaN literal', value: rawField('amountMicroUsd', 'NaN'), message: /^json: unexpected character "N"/ },
+  { name: 'Infinity literal', value: rawField('amountMicroUsd', 'Infinity'), message: /^json: unexpected character "I"/ },
+  { name: 'oversize line (> 64 KiB)', value: json(deposit({ wallet: 'x'.repeat(70 * 1024) })), message: /^command: longer than 65536 characters$/ },
+  { name: 'invalid calendar date', value: json(deposit({ occurredAt: '2026-02-30T00:00:00Z' })), message: /^occurredAt: is not a valid calendar date$/ },
+  { name: 'timestamp not RFC 3339', value: json(deposit({ occurredAt: 'yesterday' })), message: /^occurredAt: must be an RFC 3339 timestamp/ },
+  { name: 'timestamp with nanoseconds', value: json(deposit({ occurredAt: '2026-03-01T10:00:00.123456789Z' })), message: /^occurredAt: has more than microsecond precision$/ },
+  { name: 'timestamp as a number', value: json(deposit({ occurredAt: 1767225600 })), message: /^occurredAt: must be an RFC 3339 string$/ },
+  { name: 'missing occurredAt', value: json(depositWithoutTime), message: /^occurredAt: is required$/ },
+  { name: 'empty userId', value: json(deposit({ userId: '' })), message: /^userId: must not be empty$/ },
+  { name: 'whitespace-padded userId', value: json(deposit({ userId: ' bad-user ' })), message: /^userId: must not start or end with white space$/ },
+  { name: 'raw control character in a string', value: json(deposit()).replace('"bad-user"', '"bad\u0001user"'), message: /^json: control character in string/ },
+  { name: 'escaped control character in userId', value: json(deposit({ userId: 'bad\u0007user' })), message: /^userId: must not contain control characters$/ },
+  { name: 'invalid escape in a string', value: json(deposit()).replace('"bad-user"', '"bad\\xuser"'), message: /^json: invalid escape in string/ },
+  { name: 'duplicate keys', value: json(deposit()).replace('{', '{"amountMicroUsd":"1",'), message: /^json: duplicate key "amountMicroUsd"/ },
+  { name: 'array of commands', value: `[${json(deposit())}]`, message: /^command: must be a JSON object$/ },
+  { name: 'null', value: 'null', message: /^command: must be a JSON object$/ },
+  { name: 'bare string', value: '"deposit"', message: /^command: must be a JSON object$/ },
+  { name: 'trailing comma', value: json(deposit()).replace(/}$/, ',}'), message: /^json: expected a quoted key/ },
+  { name: 'single quotes', value: "{'type':'deposit'}", message: /^json: expected a quoted key/ },
+  { name: 'comment', value: `/* note */ ${json(deposit())}`, message: /^json: unexpected character "\/"/ },
+  { name: 'trailing text after the object', value: `${json(deposit())} // note`, message: /^json: unexpected text after the JSON value/ },
+  { name: 'nested object for a string', value: json(deposit({ userId: { id: 'bad-user' } })), message: /^userId: must be a string \(user id\)$/ },
+  { name: 'nesting deeper than 32', value: `{"type":"deposit","x":${'['.repeat(40)}${']'.repeat(40)}}`, message: /^json: nesting deeper than 32/ },
+  { name: 'extra unknown field', value: json(deposit({ memo: 'hi' })), message: /^memo: unknown field$/ },
+  { name: 'unknown source enum', value: json(deposit({ source: 'bitcoin' })), message: /^source: must be "ethereum" or "zksync"$/ },
+  { name: 'short txHash', value: json(deposit({ txHash: '0xabc' })), message: /^txHash: must be 0x followed by 64 hex digits$/ },
+  { name: 'flag of the wrong type', value: json({ type: 'charge', userId: 'bad-user', invoiceId: 'i1', amountMicroUsd: '1', occurredAt: '2026-03-01T00:00:00Z', allowPartial: 'yes' }), message: /^allowPartial: must be true or false$/ },
+  { name: 'settleCharge without invoiceId', value: json({ type: 'settleCharge', occurredAt: '2026-03-01T00:00:00Z' }), message: /^invoiceId: is required$/ },
+  { name: 'adjust with 0', value: json({ type: 'adjust', userId: 'bad-user', amountMicroUsd: '0', reason: 'r', idempotencyKey: 'k0', occurredAt: '2026-03-01T00:00:00Z' }), message: /^amountMicroUsd: must not be zero$/ },
+  { name: 'two bad fields at once', value: json(deposit({ amountMicroUsd: '-1', userId: '' })), message: /^userId: must not be empty; amountMicroUsd: must be at least 1$/ },
+  {
+    name: 'BOM-prefixed line',
+    value: `\uFEFF${json(deposit())}`,
+    message: /^json: unexpected character "\uFEFF"/,
+  },
+  {
+    name: 'invalid UTF-8 bytes',
+    // 0xff inside the userId: not UTF-8. Text decoders that replace it with U+FFFD would turn
+    // the line into a valid deposit for the user "bad-\uFFFDuser".
+    value: Buffer.concat([Buffer.from(json(deposit()).split('bad-user')[0]!), Buffer.from('bad-'), Buffer.from([0xff]), Buffer.from('user'), Buffer.from(json(deposit()).split('bad-user')[1]!)]),
+    message: /^message value is not valid UTF-8$/,
+    dlqCode: 'INVALID_ENCODING',
+    submitMessage: /UTF-8/,
+  },
+];
+
+/** Valid deposits interleaved with the bad rows: one per row, each to its own user, amounts distinct. */
+function validLine(index: number): { user: string; amount: bigint; text: string } {
+  const user = `good-user-${index % 7}`;
+  const amount = BigInt(1_000_000 + index * 1_001);
+  return { user, amount, text: json(depositWire(user, index, amount.toString())) };
+}
+
+function expectedBalances(count: number): Map<string, bigint> {
+  const balances = new Map<string, bigint>();
+  for (let index = 0; index < count; index++) {
+    const { user, amount } = validLine(index);
+    balances.set(user, (balances.get(user) ?? 0n) + amount + (amount * 1000n) / 10000n);
+  }
+  return balances;
+}
+
+async function balances(connection: SpannerConnection): Promise<Map<string, bigint>> {
+  const [rows] = await connection.database.run({ sql: 'SELECT UserId, CAST(BalanceMicroUsd AS STRING) AS B FROM Accounts', json: true });
+  return new Map((rows as { UserId: string; B: string }[]).map((row) => [row.UserId, BigInt(row.B)]));
+}
+
+async function eventCount(connection: SpannerConnection): Promise<number> {
+  const [rows] = await connection.database.run({ sql: 'SELECT CAST(COUNT(*) AS STRING) AS N FROM Events', json: true });
+  return Number((rows as { N: string }[])[0]!.N);
+}
+
+test('the table has at least 30 classes with unique names', () => {
+  expect(ROWS.length).toBeGreaterThanOrEqual(30);
+  expect(new Set(ROWS.map((row) => row.name)).size).toBe(ROWS.length);
+});
+
+describe('through submit: one file, bad and valid lines interleaved', () => {
+  let connection: SpannerConnection;
+  let dir: string;
+  let outcomes: Map<number, { line: number; status: string; code?: string; message?: string; eventIds: string[] }>;
+  let exitCode: number | null;
+  let stderr: string;
+  /** Line number of each row in the file. */
+  const lineOf = new Map<string, number>();
+
+  beforeAll(async () => {
+    ensureCliBuilt();
+    connection = await freshConnection('fb');
+    dir = mkdtempSync(path.join(os.tmpdir(), 'spanledger-bad-'));
+    const parts: Buffer[] = [];
+    // Valid line i at 2i+1, bad row i at 2i+2.
+    ROWS.forEach((row, index) => {
+      parts.push(Buffer.from(validLine(index).text + '\n'));
+      parts.push(Buffer.isBuffer(row.value) ? row.value : Buffer.from(row.value), Buffer.from('\n'));
+      lineOf.set(row.name, 2 * index + 2);
+    });
+    const file = path.join(dir, 'mixed.jsonl');
+    writeFileSync(file, Buffer.concat(parts));
+    const result = await runSpanledger(['submit', file], { env: cliEnv(connection) });
+    exitCode = result.code;
+    stderr = result.stderr;
+    outcomes = new Map(result.stdout.trim().split('\n').map((text) => {
+      const outcome = JSON.parse(text) as { line: number; status: string; code?: string; message?: string; eventIds: string[] };
+      return [outcome.line, outcome];
+    }));
+  });
+  afterAll(async () => {
+    await connection?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('exit code 2, one outcome per line, nothing on stderr', () => {
+    expect(stderr).toBe('');
+    expect(exitCode).toBe(2);
+    expect([...outcomes.keys()]).toEqual(Array.from({ length: ROWS.length * 2 }, (_, i) => i + 1));
+  });
+
+  test.each(ROWS.map((row, index) => [row.name, row, index] as const))('%s -> invalid, naming the problem', (_name, row) => {
+    const outcome = outcomes.get(lineOf.get(row.name)!);
+    expect(outcome).toMatchObject({ status: 'invalid', code: 'INVALID_COMMAND', eventIds: [] });
+    expect(outcome!.message).toMatch(row.submitMessage ?? row.message);
+  });
+
+  test('every valid line was accepted with a deposit and its bonus; their balances exact', async () => {
+    ROWS.forEach((_row, index) => expect(outcomes.get(2 * index + 1)).toMatchObject({ status: 'accepted' }));
+    ROWS.forEach((_row, index) => expect(outcomes.get(2 * index + 1)!.eventIds).toHaveLength(2));
+    const stored = await balances(connection);
+    for (const [user, balance] of expectedBalances(ROWS.length)) expect([user, stored.get(user)]).toEqual([user, balance]);
+  });
+
+  test('no bad line moved money: only the valid lines\' events and accounts exist', async () => {
+    expect([...(await balances(connection)).keys()].sort()).toEqual([...expectedBalances(ROWS.length).keys()].sort());
+    expect(await eventCount(connection)).toBe(ROWS.length * 2);
+  });
+});
+
+describe('through Kafka: the same values as messages of one topic', () => {
+  let connection: SpannerConnection;
+  let store: SpannerLedgerStore;
+  const topic = uniqueTopic('bad');
+  let summary: { messages: number; accepted: number; invalid: number; rejected: number; events: number; stoppedBy: string };
+  let letters: Map<string, Awaited<ReturnType<typeof readTopic>>[number]>;
+  let exitCode: number | null;
+
+  beforeAll(async () => {
+    kafkaBrokers();
+    ensureCliBuilt();
+    connection = await freshConnection('fq');
+    store = new SpannerLedgerStore(connection);
+    await produceCommands(
+      topic,
+      ROWS.flatMap((row, index) => [
+        { key: validLine(index).user, value: validLine(index).text, headers: { row: `valid-${index}` } },
+        { key: `bad-${index % 5}`, value: row.value, headers: { row: row.name } },
+      ]),
+    );
+    const env = cliEnv(connection, { KAFKA_BROKERS: kafkaBrokers() });
+    const result = await runSpanledger(['consume', '--topic', topic, '--group', `ledger-${topic}`, '--until-idle', '--session-timeout-ms', '6000', '--json'], { env });
+    exitCode = result.code;
+    summary = JSON.parse(result.stdout.trim()) as typeof summary;
+    const read = await readTopic(`${topic}.dlq`, { expected: ROWS.length, timeoutMs: 30_000, settleMs: 1000 });
+    letters = new Map(read.map((letter) => [letter.headers.row ?? '?', letter]));
+    expect(read).toHaveLength(letters.size); // at most one dead letter per row in a crash-free run
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  test('consume exits 0, every message decided: valid ones accepted, bad ones dead-lettered', () => {
+    expect(exitCode).toBe(0);
+    expect(summary).toMatchObject({ messages: ROWS.length * 2, accepted: ROWS.length, invalid: ROWS.length, rejected: 0, events: ROWS.length * 2, stoppedBy: 'idle' });
+  });
+
+  test.each(ROWS.map((row) => [row.name, row] as const))('%s -> a dead letter with the reason headers and the original bytes', (_name, row) => {
+    const letter = letters.get(row.name);
+    expect(letter).toBeDefined();
+    expect(letter!.headers['error-code']).toBe(row.dlqCode ?? 'INVALID_COMMAND');
+    expect(letter!.headers['error-message']).toMatch(row.message);
+    expect(letter!.headers['source-topic']).toBe(topic);
+    expect(letter!.headers['source-partition']).toMatch(/^[0-3]$/);
+    expect(letter!.headers['source-offset']).toMatch(/^\d+$/);
+    expect(Buffer.compare(letter!.value!, Buffer.isBuffer(row.value) ? row.value : Buffer.from(row.value))).toBe(0);
+  });
+
+  test('the valid messages\' balances are exact', async () => {
+    const stored = await balances(connection);
+    for (const [user, balance] of expectedBalances(ROWS.length)) expect([user, stored.get(user)]).toEqual([user, balance]);
+  });
+
+  test('no bad message moved money, and only the bad ones were dead-lettered', async () => {
+    expect([...letters.keys()].sort()).toEqual(ROWS.map((row) => row.name).sort());
+    expect([...(await balances(connection)).keys()].sort()).toEqual([...expectedBalances(ROWS.length).keys()].sort());
+    expect(await eventCount(connection)).toBe(ROWS.length * 2);
+  });
+});
