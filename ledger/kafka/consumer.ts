@@ -62,7 +62,7 @@ export interface ConsumeOptions {
   /** How often `untilIdle` compares the inbox with the high watermarks (ms, default 500). */
   readonly idleCheckMs?: number;
   /**
-   * How long the brokers may give no sign of life (no fetch, heartbeat or progress) before
+   * How long the brokers may give no sign of life (no fetch or heartbeat answered) before
    * the consumer gives up with an error; default max(15 s, 2 × session timeout). kafkajs
    * itself retries a vanished cluster forever.
    */
@@ -237,8 +237,10 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
   let consumer: Consumer | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
 
-  // Broker liveness: every fetch, heartbeat or committed chunk is a sign of life. Silence
-  // past the limit ends the run with an error (exit 1), so a supervisor can restart it.
+  // Broker liveness: a fetch or a heartbeat the broker answered is a sign of life. Progress
+  // on an already fetched batch is not (it goes on for a while after the brokers vanish,
+  // while the heartbeats sent between chunks keep failing). Silence past the limit ends
+  // the run with an error (exit 1), so a supervisor can restart it.
   const brokerSilenceMaxMs = options.brokerSilenceMaxMs ?? Math.max(15_000, 2 * timings.sessionTimeout);
   let lastSignOfLife = Date.now();
   const signOfLife = () => {
@@ -373,7 +375,6 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
         inbox.set(partition, expected);
         progressed = true;
         restartsWithoutProgress = 0;
-        signOfLife();
         pending = pending.slice(chunk.length);
         resolveOffset(chunk[chunk.length - 1]!.offset);
         await heartbeat().catch(() => undefined);
