@@ -1,4 +1,4 @@
-import { int64, occurredAtText, Row, smallInt } from '../../ledger/spanner/codec';
+import { ACCOUNT_COLUMNS, accountFromRow, accountToRow, int64, occurredAtText, Row, smallInt } from '../../ledger/spanner/codec';
 import { BalanceRow, ProjectionName, ProjectionRows, TransactionRow, ViewKey } from '../core';
 
 /** Spanner side of a view: table, columns and the row codec (INT64 as decimal strings, never numbers). */
@@ -12,45 +12,16 @@ export interface ViewTable<R> {
   keyOfRow(row: Row): ViewKey;
 }
 
-const BALANCE_COLUMNS = [
-  'UserId',
-  'Version',
-  'BalanceMicroUsd',
-  'DepositsMicroUsd',
-  'BonusesMicroUsd',
-  'ChargesMicroUsd',
-  'PendingMicroUsd',
-  'AdjustmentsMicroUsd',
-  'LastEventAt',
-] as const;
-
+/** The balance view row is the write-side account row plus the time of its last event. */
 export const balanceTable: ViewTable<BalanceRow> = {
   table: 'BalanceView',
-  columns: BALANCE_COLUMNS,
+  columns: [...ACCOUNT_COLUMNS, 'LastEventAt'],
   keyColumns: ['UserId'],
-  toRow: (generation, row) => ({
-    Generation: String(generation),
-    UserId: row.userId,
-    Version: String(row.version),
-    BalanceMicroUsd: row.balanceMicroUsd.toString(),
-    DepositsMicroUsd: row.depositsMicroUsd.toString(),
-    BonusesMicroUsd: row.bonusesMicroUsd.toString(),
-    ChargesMicroUsd: row.chargesMicroUsd.toString(),
-    PendingMicroUsd: row.pendingMicroUsd.toString(),
-    AdjustmentsMicroUsd: row.adjustmentsMicroUsd.toString(),
-    LastEventAt: row.lastEventAt,
-  }),
-  fromRow: (row) => ({
-    userId: String(row.UserId),
-    version: smallInt(row.Version),
-    balanceMicroUsd: int64(row.BalanceMicroUsd),
-    depositsMicroUsd: int64(row.DepositsMicroUsd),
-    bonusesMicroUsd: int64(row.BonusesMicroUsd),
-    chargesMicroUsd: int64(row.ChargesMicroUsd),
-    pendingMicroUsd: int64(row.PendingMicroUsd),
-    adjustmentsMicroUsd: int64(row.AdjustmentsMicroUsd),
-    lastEventAt: occurredAtText(row.LastEventAt),
-  }),
+  toRow: (generation, row) => {
+    const { UpdatedAt: _updatedAt, ...account } = accountToRow(row);
+    return { Generation: String(generation), ...account, LastEventAt: row.lastEventAt };
+  },
+  fromRow: (row) => ({ ...accountFromRow(row), lastEventAt: occurredAtText(row.LastEventAt) }),
   keyOfRow: (row) => [String(row.UserId)],
 };
 
