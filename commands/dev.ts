@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
 import { ConnectionFlags } from './context';
@@ -15,6 +16,7 @@ export async function devUp(io: CliIo, flags: ConnectionFlags & { json?: boolean
     return EXIT.ok;
   }
   const logDir = emulator.devStateDir(io.env, io.cwd);
+  mkdirSync(logDir, { recursive: true });
   const spanner = await emulator.startSpannerEmulator({ detached: true, logFile: `${logDir}/spanner-emulator.log` });
   let kafka: { brokers: string; pid: number } | undefined;
   if (flags.kafka !== false && emulator.findKcat(io.env)) {

@@ -125,3 +125,39 @@ test('an unreachable Spanner is an infrastructure failure: exit 1 with the reaso
   expect(run.stderr).toMatch(/spanledger: .*127\.0\.0\.1:1/);
   expect(run.stdout).toBe('');
 }, 90_000);
+
+test('dev up starts a detached emulator that later commands find through the state file; dev down stops it', async () => {
+  // A state folder that does not exist yet: dev up must create it (its logs go there).
+  const stateDir = path.join(mkdtempSync(path.join(tmpdir(), 'spanledger-dev-')), 'state');
+  const devEnv: NodeJS.ProcessEnv = { ...process.env, SPANLEDGER_STATE_DIR: stateDir };
+  delete devEnv.SPANNER_EMULATOR_HOST;
+  delete devEnv.SPANNER_DATABASE_ID;
+  const up = await runSpanledger(['dev', 'up', '--no-kafka', '--json'], { env: devEnv });
+  expect(up.code).toBe(0);
+  const status = await runSpanledger(['dev', 'status', '--json'], { env: devEnv });
+  const { spanner } = JSON.parse(status.stdout) as { spanner: { host: string; pid: number } };
+  try {
+    expect(JSON.parse(up.stdout)).toMatchObject({ spannerEmulatorHost: spanner.host, kafkaBrokers: null });
+    // No SPANNER_EMULATOR_HOST: the CLI finds the emulator in the state file, already migrated.
+    const user = uniqueName('dev');
+    expect((await runSpanledger(['submit'], { env: devEnv, input: jsonLines([depositWire(user, 1, '1000000')]) })).code).toBe(0);
+    expect(JSON.parse((await runSpanledger(['balance', user, '--json'], { env: devEnv })).stdout)).toMatchObject({ balanceMicroUsd: '1100000' });
+  } finally {
+    expect((await runSpanledger(['dev', 'down'], { env: devEnv })).code).toBe(0);
+  }
+  expect((await runSpanledger(['dev', 'status'], { env: devEnv })).code).toBe(1);
+  const gone = await new Promise<boolean>((resolve) => {
+    const started = Date.now();
+    const poll = () => {
+      try {
+        process.kill(spanner.pid, 0);
+        if (Date.now() - started > 10_000) resolve(false);
+        else setTimeout(poll, 100);
+      } catch {
+        resolve(true);
+      }
+    };
+    poll();
+  });
+  expect(gone).toBe(true);
+}, 90_000);
