@@ -177,6 +177,11 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
  * otherwise hold the process open or fail later as an unhandled rejection.
  */
 export function main(argv: readonly string[]): void {
+  // `spanledger ... | head` closes the pipe early: that is the reader's choice, not a failure.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT.ok);
+    throw error;
+  });
   const exit = (code: number) => process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   runCli(argv.slice(2)).then(exit, (error) => {
     process.stderr.write(`spanledger: ${String(error)}\n`);
