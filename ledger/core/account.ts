@@ -71,6 +71,11 @@ function deltasOf(event: LedgerEvent): Deltas {
   }
 }
 
+/** How much an event moves the available balance (unbounded: no INT64 check here). */
+export function balanceChange(event: LedgerEvent): bigint {
+  return deltasOf(event).balanceMicroUsd ?? 0n;
+}
+
 /** The account after one event, or 'overflow' when any total would leave INT64. */
 export function tryEvolveAccount(account: Account, event: LedgerEvent): Account | 'overflow' {
   const next: Record<string, unknown> = { ...account, version: account.version + 1 };

@@ -1,4 +1,4 @@
-import { Account, Charge, tryEvolveAccount } from './account';
+import { Account, balanceChange, Charge, tryEvolveAccount } from './account';
 import { Command, CommandOf } from './commands';
 import { canonicalJson, differingFields } from './canonical';
 import { EVENT_SCHEMA_VERSION, LedgerEvent, NewEvent } from './events';
@@ -111,8 +111,17 @@ function newEvent(command: Command, eventId: string, event: LedgerEvent, userId:
   } as NewEvent;
 }
 
-/** Accepts the events unless a total would leave INT64 or the balance would go negative. */
-function acceptIfAffordable(account: Account, events: NewEvent[], allowNegative = false): Decision {
+/**
+ * Accepts the events unless the balance would go negative or a total would leave INT64.
+ * Affordability is checked first: a command that cannot be paid for is INSUFFICIENT_FUNDS
+ * even when one of its running totals would also overflow; AMOUNT_OVERFLOW is for commands
+ * that would otherwise be accepted.
+ */
+function acceptIfAffordable(account: Account, events: NewEvent[]): Decision {
+  const change = events.reduce((sum, event) => sum + balanceChange(event), 0n);
+  if (account.balanceMicroUsd + change < 0n) {
+    return rejected('INSUFFICIENT_FUNDS', `account ${account.userId} has ${account.balanceMicroUsd} µUSD available, ${-change} µUSD needed`);
+  }
   let next: Account = account;
   for (const event of events) {
     const evolved = tryEvolveAccount(next, event);
@@ -120,9 +129,6 @@ function acceptIfAffordable(account: Account, events: NewEvent[], allowNegative 
       return rejected('AMOUNT_OVERFLOW', `account ${account.userId}: ${event.type} would take a total outside the signed 64-bit range`);
     }
     next = evolved;
-  }
-  if (!allowNegative && next.balanceMicroUsd < 0n) {
-    return rejected('INSUFFICIENT_FUNDS', `account ${account.userId} has ${account.balanceMicroUsd} µUSD available, ${-(next.balanceMicroUsd - account.balanceMicroUsd)} µUSD needed`);
   }
   return { outcome: 'accepted', events };
 }

@@ -144,11 +144,11 @@ export class ReferenceLedger {
     return outcome;
   }
 
-  /** Checks every total; commits `next` when all fit and the balance is not negative. */
+  /** Commits `next` when the balance is not negative (checked first) and every total fits. */
   private commit(next: ModelBalance, events: number, flow: bigint): ModelOutcome {
+    if (next.balance < 0n) return { status: 'rejected', code: 'INSUFFICIENT_FUNDS' };
     const totals = [next.balance, next.deposits, next.bonuses, next.charges, next.pending, next.adjustments];
     if (!totals.every(fits)) return { status: 'rejected', code: 'AMOUNT_OVERFLOW' };
-    if (next.balance < 0n) return { status: 'rejected', code: 'INSUFFICIENT_FUNDS' };
     this.users.set(next.userId, next);
     this.netFlow += flow;
     return { status: 'accepted', events };

@@ -353,6 +353,15 @@ describe('overflow', () => {
       .then({ rejected: 'AMOUNT_OVERFLOW' });
   });
 
+  it('an unaffordable command is INSUFFICIENT_FUNDS even when a running total would also overflow', () => {
+    // Adjustments total -5 + (-INT64_MAX) leaves INT64, but the balance check comes first.
+    given(funded(U, 100n))
+      .when(adjustCommand({ idempotencyKey: 'adj-a', amountMicroUsd: '-5' }))
+      .then({ accepted: [{ type: 'BalanceAdjusted' }] });
+    const state = withDecided(given(funded(U, 100n)), adjustCommand({ idempotencyKey: 'adj-a', amountMicroUsd: '-5' }));
+    state.when(adjustCommand({ idempotencyKey: 'adj-b', amountMicroUsd: `-${INT64_MAX}` })).then({ rejected: 'INSUFFICIENT_FUNDS' });
+  });
+
   it('a positive adjustment past INT64 max → AMOUNT_OVERFLOW', () => {
     given(funded(U, INT64_MAX)).when(adjustCommand({ amountMicroUsd: '1' })).then({ rejected: 'AMOUNT_OVERFLOW' });
   });
