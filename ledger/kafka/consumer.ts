@@ -62,7 +62,7 @@ export interface ConsumeOptions {
   /** How often `untilIdle` compares the inbox with the high watermarks (ms, default 500). */
   readonly idleCheckMs?: number;
   /**
-   * How long the brokers may give no sign of life (no fetch or heartbeat answered) before
+   * How long the brokers may leave the liveness probe unanswered before
    * the consumer gives up with an error; default max(15 s, 2 × session timeout). kafkajs
    * itself retries a vanished cluster forever.
    */
@@ -188,6 +188,7 @@ export class BrokerSilenceError extends Error {
 
 const RESTARTS_WITHOUT_PROGRESS_MAX = 30;
 const DISCONNECT_GRACE_MS = 10_000;
+const BROKER_PROBE_TIMEOUT_MS = 5_000;
 
 /** Waits for `promise` at most `ms`, ignoring its failure: for best-effort cleanup only. */
 async function withinMs(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
@@ -237,18 +238,36 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
   let consumer: Consumer | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
 
-  // Broker liveness: a fetch or a heartbeat the broker answered is a sign of life. Progress
-  // on an already fetched batch is not (it goes on for a while after the brokers vanish,
-  // while the heartbeats sent between chunks keep failing). Silence past the limit ends
-  // the run with an error (exit 1), so a supervisor can restart it.
+  // Broker liveness: an answered probe (a metadata request through the admin client, at
+  // most every second, each bounded) is the sign of life. kafkajs's own events are not
+  // used: they kept firing for a while after the brokers vanished under load, and work on
+  // an already fetched batch goes on without any broker at all. Silence past the limit
+  // ends the run with an error (exit 1), so a supervisor can restart it.
   const brokerSilenceMaxMs = options.brokerSilenceMaxMs ?? Math.max(15_000, 2 * timings.sessionTimeout);
   let lastSignOfLife = Date.now();
-  const signOfLife = () => {
-    lastSignOfLife = Date.now();
+  let probing = false;
+  const probeBrokers = async () => {
+    if (probing) return;
+    probing = true;
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const answered = await Promise.race([
+        admin.describeCluster().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), BROKER_PROBE_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (answered) lastSignOfLife = Date.now();
+    } finally {
+      probing = false;
+    }
   };
   const livenessTimer = setInterval(() => {
     const silentMs = Date.now() - lastSignOfLife;
     if (silentMs > brokerSilenceMaxMs) finish(new BrokerSilenceError(`no answer from the Kafka brokers for ${Math.round(silentMs / 1000)} s; giving up`));
+    else void probeBrokers();
   }, 1_000);
   livenessTimer.unref();
 
@@ -399,8 +418,6 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
       retry: { initialRetryTime: 100, retries: 8 },
     });
     consumer = created;
-    created.on(created.events.FETCH, signOfLife);
-    created.on(created.events.HEARTBEAT, signOfLife);
     created.on(created.events.GROUP_JOIN, () => {
       // New generation: partitions may have been processed by others meanwhile.
       inbox.clear();
