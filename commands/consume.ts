@@ -100,8 +100,7 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
       },
     });
   } catch (error) {
-    if (isKafkaError(error)) throw new CliError(`kafka ${settings.brokers.join(',')}: ${(error as Error).message}`, EXIT.failure, 'is the broker reachable? check KAFKA_BROKERS');
-    throw explainSpannerError(error, resolveSettings(io, flags));
+    throw explainRelayError(error, io, flags, settings);
   } finally {
     stop.dispose();
     await store.close();
@@ -109,6 +108,12 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
   }
   writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderConsumeSummary(summary));
   return EXIT.ok;
+}
+
+/** A failure of consume or publish as one CLI line: the broker's fault or Spanner's. */
+export function explainRelayError(error: unknown, io: CliIo, flags: ConnectionFlags, settings: KafkaSettings): CliError {
+  if (isKafkaError(error)) return new CliError(`kafka ${settings.brokers.join(',')}: ${(error as Error).message}`, EXIT.failure, 'is the broker reachable? check KAFKA_BROKERS');
+  return explainSpannerError(error, resolveSettings(io, flags));
 }
 
 export function isKafkaError(error: unknown): boolean {

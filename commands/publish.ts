@@ -1,8 +1,8 @@
 import type { PublishSummary } from '../ledger/kafka/publisher';
-import { ConnectionFlags, explainSpannerError, openConnection, resolveSettings } from './context';
+import { ConnectionFlags, openConnection } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
-import { isKafkaError, kafkaSettings, ObservabilityFlags, openCommandObservability, stopOnSignals } from './consume';
+import { explainRelayError, kafkaSettings, ObservabilityFlags, openCommandObservability, stopOnSignals } from './consume';
 
 export interface PublishFlags extends ConnectionFlags, ObservabilityFlags {
   readonly topic: string;
@@ -47,8 +47,7 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
     });
   } catch (error) {
     if (error instanceof CheckpointMoved) throw new CliError(error.message, EXIT.failure, 'run one publisher per --name and topic');
-    if (isKafkaError(error)) throw new CliError(`kafka ${settings.brokers.join(',')}: ${(error as Error).message}`, EXIT.failure, 'is the broker reachable? check KAFKA_BROKERS');
-    throw explainSpannerError(error, resolveSettings(io, flags));
+    throw explainRelayError(error, io, flags, settings);
   } finally {
     stop.dispose();
     await store.close();

@@ -1,5 +1,5 @@
 import { Account, emptyAccount, evolveAccount } from '../../ledger/core/account';
-import { EventType, StoredEvent, eventUserId } from '../../ledger/core/events';
+import { EVENT_TYPES, EventType, StoredEvent, eventUserId } from '../../ledger/core/events';
 import { Projection, ViewKey } from './projection';
 
 /**
@@ -15,14 +15,8 @@ export interface BalanceRow extends Account {
   readonly lastEventAt: string;
 }
 
-const HANDLED: ReadonlySet<EventType> = new Set<EventType>([
-  'TokenDeposited',
-  'DepositBonusGranted',
-  'InvoiceCharged',
-  'ChargeSettled',
-  'ChargeFailed',
-  'BalanceAdjusted',
-]);
+/** All event types: every event moves the balance or its parts. */
+const HANDLED: ReadonlySet<EventType> = new Set<EventType>(EVENT_TYPES);
 
 export function applyToBalance(row: BalanceRow | undefined, event: StoredEvent): BalanceRow {
   const userId = eventUserId(event);

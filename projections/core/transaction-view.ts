@@ -1,4 +1,4 @@
-import { EventType, StoredEvent } from '../../ledger/core/events';
+import { EVENT_TYPES, EventType, StoredEvent } from '../../ledger/core/events';
 import { Projection, ViewKey } from './projection';
 
 /**
@@ -35,14 +35,8 @@ export interface TransactionRow {
   readonly occurredAt: string;
 }
 
-const HANDLED: ReadonlySet<EventType> = new Set<EventType>([
-  'TokenDeposited',
-  'DepositBonusGranted',
-  'InvoiceCharged',
-  'ChargeSettled',
-  'ChargeFailed',
-  'BalanceAdjusted',
-]);
+/** All event types: every event adds a row or changes one. */
+const HANDLED: ReadonlySet<EventType> = new Set<EventType>(EVENT_TYPES);
 
 /** Newest first: occurredAt descending, then stream version descending (see the ORDER rule above). */
 export function compareTransactions(a: TransactionRow, b: TransactionRow): number {
