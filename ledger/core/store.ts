@@ -2,6 +2,7 @@ import { Account, Charge, emptyAccount, evolveAccount, evolveCharge } from './ac
 import { contentDigest, differingFields } from './canonical';
 import { eventUserId, NewEvent, StoredEvent } from './events';
 import { accountStreamId } from './ids';
+import { compareUtf8 } from './text-order';
 
 /**
  * Ports of the ledger's storage, implemented by the in-memory reference store and by the
@@ -10,7 +11,11 @@ import { accountStreamId } from './ids';
  * contract suite checks both.
  */
 
-/** A place in the global order: commit timestamp, then stream and stream version as the tie-break. */
+/**
+ * A place in the global order: commit timestamp, then stream and stream version as the
+ * tie-break. Stream IDs compare as Spanner compares them (UTF-8 bytes), so a position taken
+ * from a page of EventsByCommit is the key the next page's range starts after.
+ */
 export interface GlobalPosition {
   readonly committedAt: string;
   readonly streamId: string;
@@ -19,7 +24,7 @@ export interface GlobalPosition {
 
 export function comparePositions(a: GlobalPosition, b: GlobalPosition): number {
   if (a.committedAt !== b.committedAt) return a.committedAt < b.committedAt ? -1 : 1;
-  if (a.streamId !== b.streamId) return a.streamId < b.streamId ? -1 : 1;
+  if (a.streamId !== b.streamId) return compareUtf8(a.streamId, b.streamId) < 0 ? -1 : 1;
   return a.streamVersion - b.streamVersion;
 }
 

@@ -1,7 +1,24 @@
-import { appendToStream, comparePositions, LedgerStore, positionOf } from '../../ledger/core/store';
+import { parseCommandText } from '../../ledger/core/commands';
+import { CommandHandler } from '../../ledger/core/handler';
+import { appendToStream, comparePositions, GlobalPosition, LedgerStore, positionOf } from '../../ledger/core/store';
 import { StoredEvent } from '../../ledger/core/events';
 import { accountStreamId } from '../../ledger/core/ids';
+import { depositWire } from './commands';
 import { adjustEvent, depositEvent, uniqueName } from './events';
+
+/**
+ * User IDs whose order differs between UTF-16 code units (JavaScript's `<`) and UTF-8 bytes
+ * (Spanner's): astral characters against BMP characters at or above U+E000, plus ASCII and
+ * BMP characters below the surrogates, and shared prefixes.
+ */
+export const NON_ASCII_USERS = ['𠮷田', 'ｽｽﾞｷ', '😀', 'ｚ', 'plain', '\uFFFD', 'é', '日本', '🎉x', '😀😀', 'ｚｚ', '\uE000', 'a😀', 'aｚ', '\u{10FFFF}', 'Ω'];
+
+/** Spanner's order of log positions, computed independently of the code under test: stream IDs by UTF-8 bytes. */
+export function spannerPositionOrder(a: GlobalPosition, b: GlobalPosition): number {
+  if (a.committedAt !== b.committedAt) return a.committedAt < b.committedAt ? -1 : 1;
+  const streams = Buffer.compare(Buffer.from(a.streamId, 'utf8'), Buffer.from(b.streamId, 'utf8'));
+  return streams !== 0 ? streams : a.streamVersion - b.streamVersion;
+}
 
 /**
  * The event-store contract: one suite, run against the in-memory reference store (unit tier)
@@ -179,6 +196,42 @@ export function eventStoreContract(makeStore: () => Promise<LedgerStore>, releas
     for (const user of users) expect((await store.readStream(accountStreamId(user))).map((event) => event.streamVersion)).toEqual([1, 2]);
     const again = await Promise.all(users.map((user) => appendToStream(store, accountStreamId(user), 0, [depositEvent(user, 1), depositEvent(user, 2)])));
     expect(again.map((result) => result.status)).toEqual(Array(8).fill('duplicate'));
+  });
+
+  test('one group commit of many non-ASCII streams across shards reads back exactly once, in Spanner\'s order, at page sizes 1, 2, 3 and 1000', async () => {
+    const before = await readEverything();
+    const start = before.length > 0 ? positionOf(before[before.length - 1]!) : null;
+    const tag = uniqueName('');
+    const users = NON_ASCII_USERS.map((name, index) => `${name}-${index}${tag}`);
+    const handler = new CommandHandler(store, { bonusRateBps: 1000 });
+    const commands = users.map((user, index) => {
+      const parsed = parseCommandText(JSON.stringify(depositWire(user, index, String(1_000_000 + index))));
+      if (!parsed.ok) throw new Error(parsed.message);
+      return parsed.command;
+    });
+    const outcomes = await handler.handle(commands);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(users.map(() => 'accepted'));
+    const written = new Set(outcomes.flatMap((outcome) => outcome.eventIds ?? []));
+    expect(written.size).toBe(users.length * 2);
+
+    for (const pageSize of [1, 2, 3, 1000]) {
+      const read: StoredEvent[] = [];
+      let position = start;
+      for (let pages = 0; ; pages++) {
+        const page = await store.readAll(position, pageSize);
+        if (page.events.length === 0) break;
+        expect(page.events.length).toBeLessThanOrEqual(pageSize);
+        read.push(...page.events);
+        position = page.position;
+        if (pages > users.length * 4) throw new Error(`page size ${pageSize}: the reader does not move on (same events returned again)`);
+      }
+      const ids = read.map((event) => event.eventId);
+      expect([ids.length, new Set(ids).size]).toEqual([written.size, written.size]);
+      expect(new Set(ids)).toEqual(written);
+      const expected = [...read].sort((a, b) => spannerPositionOrder(positionOf(a), positionOf(b)));
+      expect(ids).toEqual(expected.map((event) => event.eventId));
+      expect(new Set(read.map((event) => event.committedAt)).size).toBe(1);
+    }
   });
 
   test('readEvents returns stored events by ID and ignores unknown IDs', async () => {
