@@ -3,6 +3,7 @@ import { INT64_MAX, parseInt64 } from './money';
 import { parseBusinessTime } from './time';
 import { JsonNumber, parseStrictJson, StrictJsonError } from './strict-json';
 import { LIMITS } from './limits';
+import { hasLoneSurrogate } from './text-order';
 
 /**
  * Payment commands: the wire shape (one JSON object per command) and its normalisation.
@@ -11,12 +12,18 @@ import { LIMITS } from './limits';
  * so "same content" is a plain comparison of the normalised command.
  */
 
-/** An identifier: non-empty, bounded, printable (no control characters). */
+/**
+ * An identifier: non-empty, bounded, printable (no control characters) and well-formed
+ * Unicode. A lone UTF-16 surrogate (`"\ud800"` in JSON) has no UTF-8 form: Spanner refuses
+ * it, or the client quietly turns it into U+FFFD, so the stored key would not be the key
+ * the command named.
+ */
 const identifier = (what: string) =>
   z
     .string({ error: `must be a string (${what})` })
     .min(1, 'must not be empty')
     .max(LIMITS.identifierLengthMax, `must be at most ${LIMITS.identifierLengthMax} characters`)
+    .refine((text) => !hasLoneSurrogate(text), 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)')
     // eslint-disable-next-line no-control-regex
     .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters')
     .refine((text) => text.trim() === text, 'must not start or end with white space');

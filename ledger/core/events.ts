@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hasLoneSurrogate } from './text-order';
 
 /**
  * Ledger events: the only source of truth. Each event has a type, a schema version and a
@@ -8,22 +9,24 @@ import { z } from 'zod';
 const microUsdText = z.string().regex(/^-?(0|[1-9][0-9]*)$/, 'must be a decimal integer string');
 const timestampText = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/, 'must be canonical UTC');
 const eventIdText = z.string().regex(/^[0-9a-f]{32}$/);
+/** Any text of an event: well-formed Unicode, so it has one UTF-8 form in Spanner and on the wire. */
+const text = z.string().refine((value) => !hasLoneSurrogate(value), 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)');
 
 export const TokenDeposited = z.strictObject({
-  userId: z.string(),
+  userId: text,
   source: z.enum(['ethereum', 'zksync']),
-  chainId: z.string(),
-  txHash: z.string(),
-  logIndex: z.string(),
-  blockNumber: z.string(),
-  wallet: z.string(),
-  tokenValue: z.string(),
+  chainId: text,
+  txHash: text,
+  logIndex: text,
+  blockNumber: text,
+  wallet: text,
+  tokenValue: text,
   amountMicroUsd: microUsdText,
   occurredAt: timestampText,
 });
 
 export const DepositBonusGranted = z.strictObject({
-  userId: z.string(),
+  userId: text,
   depositEventId: eventIdText,
   rateBps: z.number().int(),
   amountMicroUsd: microUsdText,
@@ -31,8 +34,8 @@ export const DepositBonusGranted = z.strictObject({
 });
 
 export const InvoiceCharged = z.strictObject({
-  userId: z.string(),
-  invoiceId: z.string(),
+  userId: text,
+  invoiceId: text,
   /** What the command asked for. */
   amountMicroUsd: microUsdText,
   allowPartial: z.boolean(),
@@ -44,28 +47,28 @@ export const InvoiceCharged = z.strictObject({
 });
 
 export const ChargeSettled = z.strictObject({
-  invoiceId: z.string(),
-  reference: z.string().nullable(),
+  invoiceId: text,
+  reference: text.nullable(),
   occurredAt: timestampText,
-  userId: z.string(),
+  userId: text,
   chargeEventId: eventIdText,
   amountMicroUsd: microUsdText,
 });
 
 export const ChargeFailed = z.strictObject({
-  invoiceId: z.string(),
-  reason: z.string(),
+  invoiceId: text,
+  reason: text,
   occurredAt: timestampText,
-  userId: z.string(),
+  userId: text,
   chargeEventId: eventIdText,
   refundedMicroUsd: microUsdText,
 });
 
 export const BalanceAdjusted = z.strictObject({
-  userId: z.string(),
+  userId: text,
   amountMicroUsd: microUsdText,
-  reason: z.string(),
-  idempotencyKey: z.string(),
+  reason: text,
+  idempotencyKey: text,
   occurredAt: timestampText,
 });
 

@@ -85,6 +85,15 @@ const ROWS: readonly BadRow[] = [
   { name: 'flag of the wrong type', value: json({ type: 'charge', userId: 'bad-user', invoiceId: 'i1', amountMicroUsd: '1', occurredAt: '2026-03-01T00:00:00Z', allowPartial: 'yes' }), message: /^allowPartial: must be true or false$/ },
   { name: 'settleCharge without invoiceId', value: json({ type: 'settleCharge', occurredAt: '2026-03-01T00:00:00Z' }), message: /^invoiceId: is required$/ },
   { name: 'adjust with 0', value: json({ type: 'adjust', userId: 'bad-user', amountMicroUsd: '0', reason: 'r', idempotencyKey: 'k0', occurredAt: '2026-03-01T00:00:00Z' }), message: /^amountMicroUsd: must not be zero$/ },
+  // JSON escapes can spell a lone UTF-16 surrogate, which has no UTF-8 form: Spanner refuses
+  // the short ones (failing the whole batch) and the client turns long ones into U+FFFD.
+  { name: 'lone high surrogate in userId', value: json(deposit({ userId: 'bad-user\ud800' })), message: /^userId: must be well-formed Unicode/ },
+  { name: 'lone surrogate in a 45-character userId', value: json(deposit({ userId: `${'u'.repeat(44)}\udbff` })), message: /^userId: must be well-formed Unicode/ },
+  {
+    name: 'lone low surrogate in an adjustment reason',
+    value: json({ type: 'adjust', userId: 'bad-user', amountMicroUsd: '5', reason: 'r\udc00', idempotencyKey: 'k-surrogate', occurredAt: '2026-03-01T00:00:00Z' }),
+    message: /^reason: must be well-formed Unicode/,
+  },
   { name: 'two bad fields at once', value: json(deposit({ amountMicroUsd: '-1', userId: '' })), message: /^userId: must not be empty; amountMicroUsd: must be at least 1$/ },
   {
     name: 'BOM-prefixed line',
