@@ -1,6 +1,7 @@
 import { PreciseDate } from '@google-cloud/precise-date';
 import { Account, Charge } from '../core/account';
 import { parseEventPayload, StoredEvent } from '../core/events';
+import { formatMicros, parseBusinessTime } from '../core/time';
 import { EVENT_ORDER_SHARDS } from './schema';
 
 /**
@@ -23,28 +24,49 @@ export function smallInt(value: unknown): number {
   return Number(big);
 }
 
-/** Canonical UTC text with nanoseconds ("2026-01-02T03:04:05.123456789Z"); sorts as time sorts. */
+/**
+ * Canonical UTC text with nanoseconds ("2026-01-02T03:04:05.123456789Z"); sorts as time sorts.
+ * For commit timestamps and other system times, which are after 1970. Business times never
+ * come through here: the client decodes a TIMESTAMP before 1970 with `new PreciseDate(text)`,
+ * which is off by one second for instants in (-1 s, 0) and for pre-1970 times whose fraction
+ * has no milliseconds (0001-01-01T00:00:00.000001Z), so no arithmetic here could undo it.
+ */
 export function timestampText(value: unknown): string {
   let date: PreciseDate;
   if (value instanceof PreciseDate) date = value;
   else if (value instanceof Date || typeof value === 'string') date = new PreciseDate(value as string);
   else throw new TypeError(`not a TIMESTAMP cell: ${String(value)}`);
-  const nanos = BigInt(date.getFullTimeString());
-  const seconds = nanos / 1_000_000_000n;
-  const fraction = (nanos % 1_000_000_000n).toString().padStart(9, '0');
-  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${fraction}Z`;
+  // The instant the object holds: its Date milliseconds plus the sub-millisecond parts, which
+  // PreciseDate keeps non-negative. (getFullTimeString() is wrong within a second before 1970.)
+  const nanos = BigInt(date.getTime()) * 1_000_000n + BigInt(date.getMicroseconds() * 1000 + date.getNanoseconds());
+  // Floor division: the seconds of an instant before the epoch are rounded down, and the
+  // fraction counts forward from them, as in RFC 3339.
+  const remainder = ((nanos % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
+  const seconds = (nanos - remainder) / 1_000_000_000n;
+  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${remainder.toString().padStart(9, '0')}Z`;
 }
 
-/** Business time as stored (TIMESTAMP) back to the canonical microsecond text. */
-export function occurredAtText(value: unknown): string {
-  const nanos = timestampText(value);
-  return `${nanos.slice(0, 26)}Z`;
+/**
+ * Business time from an INT64 column of microseconds since the epoch: exact for every
+ * instant from 0001 to 9999. Views store business times this way beside their TIMESTAMP
+ * columns (which stay for ordering and for people's SQL).
+ */
+export function businessTimeFromMicros(value: unknown): string {
+  return formatMicros(int64(value));
+}
+
+/** The INT64 cell of a canonical business time (see businessTimeFromMicros). */
+export function businessTimeMicros(canonical: string): string {
+  const parsed = parseBusinessTime(canonical);
+  if (!parsed.ok) throw new RangeError(`not a business time: ${canonical} (${parsed.reason})`);
+  return parsed.time.micros.toString();
 }
 
 export function shardOf(eventId: string): number {
   return parseInt(eventId.slice(0, 4), 16) % EVENT_ORDER_SHARDS;
 }
 
+/** Columns an event row is written with (OccurredAt serves SQL and indexes; see eventFromRow). */
 export const EVENT_COLUMNS = [
   'EventId',
   'StreamId',
@@ -57,8 +79,16 @@ export const EVENT_COLUMNS = [
   'CommittedAt',
 ] as const;
 
+/** Columns read back into a StoredEvent: OccurredAt is not among them (see eventFromRow). */
+export const EVENT_READ_COLUMNS = EVENT_COLUMNS.filter((column) => column !== 'OccurredAt');
+
 export type Row = Record<string, unknown>;
 
+/**
+ * A stored event from its row. Business time is taken from the payload, which every event
+ * type carries and the content digest covers, rather than from the OccurredAt TIMESTAMP
+ * column, which the client cannot decode exactly before 1970 (see timestampText).
+ */
 export function eventFromRow(row: Row): StoredEvent {
   const type = String(row.EventType);
   const schemaVersion = smallInt(row.SchemaVersion);
@@ -69,7 +99,7 @@ export function eventFromRow(row: Row): StoredEvent {
     streamId: String(row.StreamId),
     streamVersion: smallInt(row.StreamVersion),
     schemaVersion,
-    occurredAt: occurredAtText(row.OccurredAt),
+    occurredAt: event.payload.occurredAt,
     contentDigest: String(row.ContentDigest),
     committedAt: timestampText(row.CommittedAt),
   } as StoredEvent;

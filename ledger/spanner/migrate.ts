@@ -9,17 +9,26 @@ export interface MigrateReport {
   readonly schemaVersion: number;
 }
 
-/** Name of the table or index a CREATE statement makes, so an already-made one is skipped. */
-function createdObject(statement: string): { kind: 'TABLE' | 'INDEX'; name: string } | undefined {
-  const match = /^\s*CREATE\s+(?:UNIQUE\s+)?(?:NULL_FILTERED\s+)?(TABLE|INDEX)\s+(\w+)/i.exec(statement);
-  return match ? { kind: match[1]!.toUpperCase() as 'TABLE' | 'INDEX', name: match[2]! } : undefined;
+/**
+ * The schema object a statement makes ("TABLE Events", "INDEX EventsByStream",
+ * "COLUMN BalanceView.LastEventAtMicros"), so that a statement whose object already exists
+ * is skipped: a run interrupted between a DDL change and its record then finishes cleanly.
+ */
+function createdObject(statement: string): string | undefined {
+  const create = /^\s*CREATE\s+(?:UNIQUE\s+)?(?:NULL_FILTERED\s+)?(TABLE|INDEX)\s+(\w+)/i.exec(statement);
+  if (create) return `${create[1]!.toUpperCase()} ${create[2]!}`;
+  const addColumn = /^\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)/i.exec(statement);
+  if (addColumn) return `COLUMN ${addColumn[1]!}.${addColumn[2]!}`;
+  return undefined;
 }
 
 async function existingObjects(connection: SpannerConnection): Promise<Set<string>> {
   const [rows] = await connection.database.run({
     sql: `SELECT 'TABLE' AS Kind, TABLE_NAME AS Name FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ''
           UNION ALL
-          SELECT 'INDEX' AS Kind, INDEX_NAME AS Name FROM INFORMATION_SCHEMA.INDEXES WHERE TABLE_SCHEMA = '' AND INDEX_TYPE = 'INDEX'`,
+          SELECT 'INDEX' AS Kind, INDEX_NAME AS Name FROM INFORMATION_SCHEMA.INDEXES WHERE TABLE_SCHEMA = '' AND INDEX_TYPE = 'INDEX'
+          UNION ALL
+          SELECT 'COLUMN' AS Kind, CONCAT(TABLE_NAME, '.', COLUMN_NAME) AS Name FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = ''`,
     json: true,
     ...connection.queryOptions,
   });
@@ -78,7 +87,7 @@ export async function migrate(connection: SpannerConnection, migrations: readonl
     if (applied.has(migration.version)) continue;
     const pending = migration.statements.filter((statement) => {
       const object = createdObject(statement);
-      return !object || !objects.has(`${object.kind} ${object.name}`);
+      return !object || !objects.has(object);
     });
     await updateSchema(connection, pending);
     await database.table('SchemaMigrations').insert({

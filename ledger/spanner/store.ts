@@ -23,6 +23,7 @@ import {
   chargeFromRow,
   chargeToRow,
   EVENT_COLUMNS,
+  EVENT_READ_COLUMNS,
   eventFromRow,
   int64,
   Row,
@@ -58,7 +59,7 @@ class SpannerLedgerTransaction implements LedgerTransaction {
   }
 
   async readEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
-    const rows = await this.readByKeys('Events', EVENT_COLUMNS, eventIds);
+    const rows = await this.readByKeys('Events', EVENT_READ_COLUMNS, eventIds);
     return new Map(rows.map((row) => [String(row.EventId), eventFromRow(row)]));
   }
 
@@ -189,7 +190,7 @@ export class SpannerLedgerStore implements LedgerStore {
           const [rows] = await snapshot.read('Events', {
             index: 'EventsByCommit',
             ranges: [{ ...start, endClosed: [String(shard)] }],
-            columns: [...EVENT_COLUMNS],
+            columns: [...EVENT_READ_COLUMNS],
             limit: perShard,
             ...READ_JSON,
             ...this.connection.queryOptions,
@@ -216,7 +217,7 @@ export class SpannerLedgerStore implements LedgerStore {
 
   async readStream(streamId: string, fromVersion = 1): Promise<StoredEvent[]> {
     const [rows] = await this.connection.database.run({
-      sql: `SELECT ${EVENT_COLUMNS.join(', ')} FROM Events@{FORCE_INDEX=EventsByStream}
+      sql: `SELECT ${EVENT_READ_COLUMNS.join(', ')} FROM Events@{FORCE_INDEX=EventsByStream}
             WHERE StreamId = @streamId AND StreamVersion >= @fromVersion ORDER BY StreamVersion`,
       params: { streamId, fromVersion: String(fromVersion) },
       types: { streamId: 'string', fromVersion: 'int64' },
@@ -229,7 +230,7 @@ export class SpannerLedgerStore implements LedgerStore {
   async readEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
     const unique = [...new Set(eventIds)];
     if (unique.length === 0) return new Map();
-    const [rows] = await this.connection.database.table('Events').read({ keys: unique, columns: [...EVENT_COLUMNS], ...READ_JSON, ...this.connection.queryOptions });
+    const [rows] = await this.connection.database.table('Events').read({ keys: unique, columns: [...EVENT_READ_COLUMNS], ...READ_JSON, ...this.connection.queryOptions });
     return new Map((rows as unknown as Row[]).map((row) => [String(row.EventId), eventFromRow(row)]));
   }
 

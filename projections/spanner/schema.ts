@@ -67,4 +67,16 @@ export const PROJECTION_MIGRATIONS: readonly Migration[] = [
       ) PRIMARY KEY (Generation, UserId, EventId)`,
     ],
   },
+  {
+    version: 11,
+    description: 'views: business times also as exact INT64 microseconds',
+    // The client decodes TIMESTAMPs before 1970 inexactly (see ledger/spanner/codec.ts), so
+    // view rows keep each business time a second time as microseconds since the epoch, and
+    // readers use that. Rows of generations built before this migration have NULL here and
+    // are read from the TIMESTAMP; `projections rebuild` writes both.
+    statements: [
+      'ALTER TABLE BalanceView ADD COLUMN LastEventAtMicros INT64',
+      'ALTER TABLE TransactionView ADD COLUMN OccurredAtMicros INT64',
+    ],
+  },
 ];

@@ -1,4 +1,4 @@
-import { ACCOUNT_COLUMNS, accountFromRow, accountToRow, int64, occurredAtText, Row, smallInt } from '../../ledger/spanner/codec';
+import { ACCOUNT_COLUMNS, accountFromRow, accountToRow, businessTimeFromMicros, businessTimeMicros, int64, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
 import { BalanceRow, ProjectionName, ProjectionRows, TransactionRow, ViewKey } from '../core';
 
 /** Spanner side of a view: table, columns and the row codec (INT64 as decimal strings, never numbers). */
@@ -12,16 +12,26 @@ export interface ViewTable<R> {
   keyOfRow(row: Row): ViewKey;
 }
 
+/**
+ * A business time read back from a view row: the exact microseconds column, or, for rows
+ * written before it existed, the TIMESTAMP (exact from 1970 on).
+ */
+function businessTimeOf(row: Row, micros: string, timestamp: string): string {
+  const exact = row[micros];
+  if (exact !== null && exact !== undefined) return businessTimeFromMicros(exact);
+  return `${timestampText(row[timestamp]).slice(0, 26)}Z`;
+}
+
 /** The balance view row is the write-side account row plus the time of its last event. */
 export const balanceTable: ViewTable<BalanceRow> = {
   table: 'BalanceView',
-  columns: [...ACCOUNT_COLUMNS, 'LastEventAt'],
+  columns: [...ACCOUNT_COLUMNS, 'LastEventAt', 'LastEventAtMicros'],
   keyColumns: ['UserId'],
   toRow: (generation, row) => {
     const { UpdatedAt: _updatedAt, ...account } = accountToRow(row);
-    return { Generation: String(generation), ...account, LastEventAt: row.lastEventAt };
+    return { Generation: String(generation), ...account, LastEventAt: row.lastEventAt, LastEventAtMicros: businessTimeMicros(row.lastEventAt) };
   },
-  fromRow: (row) => ({ ...accountFromRow(row), lastEventAt: occurredAtText(row.LastEventAt) }),
+  fromRow: (row) => ({ ...accountFromRow(row), lastEventAt: businessTimeOf(row, 'LastEventAtMicros', 'LastEventAt') }),
   keyOfRow: (row) => [String(row.UserId)],
 };
 
@@ -36,6 +46,7 @@ const TRANSACTION_COLUMNS = [
   'Description',
   'Metadata',
   'OccurredAt',
+  'OccurredAtMicros',
 ] as const;
 
 export const transactionTable: ViewTable<TransactionRow> = {
@@ -54,6 +65,7 @@ export const transactionTable: ViewTable<TransactionRow> = {
     Description: row.description,
     Metadata: JSON.stringify(row.metadata),
     OccurredAt: row.occurredAt,
+    OccurredAtMicros: businessTimeMicros(row.occurredAt),
   }),
   fromRow: (row) => ({
     userId: String(row.UserId),
@@ -65,7 +77,7 @@ export const transactionTable: ViewTable<TransactionRow> = {
     amountMicroUsd: int64(row.AmountMicroUsd),
     description: String(row.Description),
     metadata: JSON.parse(String(row.Metadata)) as TransactionRow['metadata'],
-    occurredAt: occurredAtText(row.OccurredAt),
+    occurredAt: businessTimeOf(row, 'OccurredAtMicros', 'OccurredAt'),
   }),
   keyOfRow: (row) => [String(row.UserId), String(row.EventId)],
 };

@@ -380,3 +380,46 @@ const timestampArb = fc
     const text = `${pad(p.year, 4)}-${pad(p.month, 2)}-${pad(day, 2)}T${pad(p.hour, 2)}:${pad(p.minute, 2)}:${pad(p.second, 2)}${fraction}${zone}`;
     return { text, parts: { year: p.year, month: p.month, day, hour: p.hour, minute: p.minute, second: p.second, micros, offsetMinutes } };
   });
+
+describe('Spanner codec times', () => {
+  // Imported here, not at the top: the codec is the adapter's, and these are its pure parts.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { timestampText, businessTimeFromMicros, businessTimeMicros } = require('../../ledger/spanner/codec') as typeof import('../../ledger/spanner/codec');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { PreciseDate } = require('@google-cloud/precise-date') as typeof import('@google-cloud/precise-date');
+
+  /** A PreciseDate built the way the client builds exact ones: Date milliseconds, then the sub-millisecond parts. */
+  const exact = (ms: number, micros: number, nanos: number) => {
+    const date = new PreciseDate(ms);
+    date.setMicroseconds(micros);
+    date.setNanoseconds(nanos);
+    return date;
+  };
+
+  test.each([
+    [exact(-14182939500, 0, 0), '1969-07-20T20:17:40.500000000Z'],
+    [exact(-1, 999, 999), '1969-12-31T23:59:59.999999999Z'],
+    [exact(-2000, 0, 1), '1969-12-31T23:59:58.000000001Z'],
+    [exact(0, 0, 0), '1970-01-01T00:00:00.000000000Z'],
+    [exact(1767225600123, 456, 789), '2026-01-01T00:00:00.123456789Z'],
+  ])('timestampText(%s) = %s (floor division before the epoch)', (date, text) => {
+    expect(timestampText(date)).toBe(text);
+  });
+
+  test('business times go through INT64 microseconds exactly, across the whole range', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -62135596800000000n, max: 253402300799999999n }), (micros) => {
+        const canonical = formatMicros(micros);
+        expect(businessTimeMicros(canonical)).toBe(micros.toString());
+        expect(businessTimeFromMicros({ value: micros.toString() })).toBe(canonical);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('why business times are not read from TIMESTAMP cells: the client\'s own decoding is a second off before 1970', () => {
+    // @google-cloud/spanner decodes a pre-1970 TIMESTAMP with new PreciseDate(text); this is
+    // the behaviour that makes the ledger take business time from the payload and INT64 columns.
+    expect(new PreciseDate('1969-12-31T23:59:59.5Z').toISOString()).toBe('1970-01-01T00:00:00.500000000Z');
+  });
+});
