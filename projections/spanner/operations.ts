@@ -32,6 +32,8 @@ export interface RebuildReport {
   readonly applied: number;
   /** Events in the log when the rebuild started (each rebuilt view reads all of them). */
   readonly events: number;
+  /** Switch transactions tried: more than one when projectors moved the old generations on meanwhile. */
+  readonly switchAttempts: number;
 }
 
 export interface RebuildOptions {
@@ -40,6 +42,11 @@ export interface RebuildOptions {
   readonly chunkSize?: number;
   /** Called before building with the number of events to fold, then after every chunk. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * A seam for tests: runs after each catch-up, right before the switch transaction, so a
+   * test can move the active generation on in exactly the window a concurrent projector would.
+   */
+  readonly beforeSwitch?: (attempt: number) => Promise<void>;
 }
 
 async function countEventsAt(connection: SpannerConnection, readTimestamp: string): Promise<number> {
@@ -149,17 +156,27 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
   }
   await build(undefined);
 
-  // The switch: one transaction flips every pointer and retires the old generations.
-  await runReadWrite(connection, async (tx) => {
-    const states = await readGenerationRows(tx, building);
-    for (const { projection, generation, previousGeneration } of plan) {
-      const state = states.get(`${projection}/${generation}`);
-      if (!state || state.status !== 'building') throw new Error(`rebuild: generation ${generation} of ${projection} is no longer building`);
-      tx.update('Projections', { Projection: projection, ActiveGeneration: String(generation), UpdatedAt: 'spanner.commit_timestamp()' });
-      tx.update('ProjectionGenerations', { Projection: projection, Generation: String(generation), Status: 'active', UpdatedAt: 'spanner.commit_timestamp()' });
-      tx.update('ProjectionGenerations', { Projection: projection, Generation: String(previousGeneration), Status: 'retired', LeaseOwner: null, LeaseExpiresAt: null, UpdatedAt: 'spanner.commit_timestamp()' });
+  // The switch: one transaction flips every pointer and retires the old generations, but
+  // only when nothing moved under it. A projector following the old generation may have
+  // applied events after our last catch-up (readers of --stale views would see rows vanish
+  // if we switched to a generation behind it), and a second rebuild may have switched first.
+  let switchAttempts = 0;
+  for (let attempt = 1; ; attempt++) {
+    switchAttempts = attempt;
+    await options.beforeSwitch?.(attempt);
+    const outcome = await trySwitch(connection, plan);
+    if (outcome.kind === 'switched') break;
+    if (outcome.kind === 'superseded') {
+      await abandon(connection, plan);
+      throw new RebuildSupersededError(
+        `rebuild: ${outcome.projection} was switched to generation ${outcome.active} by another rebuild while this one built generation ${outcome.generation}; this one was abandoned`,
+      );
     }
-  });
+    if (attempt >= SWITCH_ATTEMPTS_MAX) {
+      throw new Error(`rebuild: the new generation of ${outcome.projection} was still behind the active one after ${attempt} catch-ups; a projector is applying events faster than the rebuild catches up`);
+    }
+    await build(undefined);
+  }
   // Close the gap between the last catch-up and the switch, then let others take over.
   const active: Target[] = plan.map(({ projection, generation }) => ({ projection, generation, expectedStatus: 'active' }));
   const tail = await advance(connection, store, active, { owner, chunkSize: options.chunkSize });
@@ -170,7 +187,71 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
     for (const { projection, previousGeneration } of plan) deleteGeneration(tx, VIEW_TABLES[projection].table, previousGeneration);
   });
   options.onProgress?.(total, total);
-  return { projections: plan, readTimestamp, applied, events: total };
+  return { projections: plan, readTimestamp, applied, events: total, switchAttempts };
+}
+
+/** Catch-ups a rebuild tries before it gives up on reaching the active generation's checkpoint. */
+const SWITCH_ATTEMPTS_MAX = 20;
+
+/** Another rebuild switched the readers first: this one's generations were dropped. */
+export class RebuildSupersededError extends Error {
+  override readonly name = 'RebuildSupersededError';
+}
+
+type RebuildPlan = RebuildReport['projections'];
+
+type SwitchOutcome =
+  | { kind: 'switched' }
+  /** The new generation's checkpoint is before the active one's: catch up and try again. */
+  | { kind: 'behind'; projection: ProjectionName }
+  /** The active pointer no longer names the generation this rebuild replaces. */
+  | { kind: 'superseded'; projection: ProjectionName; active: number; generation: number };
+
+/**
+ * Flips every pointer of the plan in one transaction, if for each projection the pointer
+ * still names the generation the rebuild started from and the new generation has applied
+ * at least everything the old one has. Serializable: a projector that advances the old
+ * generation after this read conflicts with the switch and, once it commits, finds its
+ * generation retired.
+ */
+async function trySwitch(connection: SpannerConnection, plan: RebuildPlan): Promise<SwitchOutcome> {
+  const { value } = await runReadWrite(connection, async (tx): Promise<SwitchOutcome> => {
+    const pointers = await readActivePointers(tx);
+    const states = await readGenerationRows(
+      tx,
+      plan.flatMap(({ projection, generation, previousGeneration }) => [
+        { projection, generation },
+        { projection, generation: previousGeneration },
+      ]),
+    );
+    for (const { projection, generation, previousGeneration } of plan) {
+      const active = pointers.get(projection);
+      if (active !== previousGeneration) return { kind: 'superseded', projection, active: active ?? 0, generation };
+      const next = states.get(`${projection}/${generation}`);
+      if (!next || next.status !== 'building') throw new Error(`rebuild: generation ${generation} of ${projection} is no longer building`);
+      const previous = states.get(`${projection}/${previousGeneration}`)?.checkpoint ?? null;
+      if (previous !== null && (next.checkpoint === null || comparePositions(next.checkpoint, previous) < 0)) return { kind: 'behind', projection };
+    }
+    for (const { projection, generation, previousGeneration } of plan) {
+      tx.update('Projections', { Projection: projection, ActiveGeneration: String(generation), UpdatedAt: 'spanner.commit_timestamp()' });
+      tx.update('ProjectionGenerations', { Projection: projection, Generation: String(generation), Status: 'active', UpdatedAt: 'spanner.commit_timestamp()' });
+      tx.update('ProjectionGenerations', { Projection: projection, Generation: String(previousGeneration), Status: 'retired', LeaseOwner: null, LeaseExpiresAt: null, UpdatedAt: 'spanner.commit_timestamp()' });
+    }
+    return { kind: 'switched' };
+  });
+  return value;
+}
+
+/** Retires the plan's building generations and drops their rows (a superseded rebuild). */
+async function abandon(connection: SpannerConnection, plan: RebuildPlan): Promise<void> {
+  await runReadWrite(connection, async (tx) => {
+    const states = await readGenerationRows(tx, plan);
+    for (const { projection, generation } of plan) {
+      if (states.get(`${projection}/${generation}`)?.status !== 'building') continue;
+      tx.update('ProjectionGenerations', { Projection: projection, Generation: String(generation), Status: 'retired', LeaseOwner: null, LeaseExpiresAt: null, UpdatedAt: 'spanner.commit_timestamp()' });
+      deleteGeneration(tx, VIEW_TABLES[projection].table, generation);
+    }
+  });
 }
 
 /* ------------------------------------------------------------------ reads */
