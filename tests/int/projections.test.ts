@@ -17,8 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync, rmSync } from 'node:fs';
 import { connect } from '../../ledger/spanner/connection';
-
-
+import { accountStreamId } from '../../ledger/core/ids';
+import { ReferenceLedger } from '../model/reference-ledger';
+import { balanceShape, modelBalanceShape } from '../model/harness';
 
 const SEED = Number(process.env.PROJECTIONS_SEED ?? 20260131);
 
@@ -103,7 +104,7 @@ async function allEvents(store: SpannerLedgerStore): Promise<StoredEvent[]> {
   }
 }
 
-function expectedViews(events: StoredEvent[]): Map<ProjectionName, Map<string, string>> {
+function foldedViews(events: StoredEvent[]): Map<ProjectionName, Map<string, string>> {
   const out = new Map<ProjectionName, Map<string, string>>();
   for (const name of ['balances', 'transactions'] as const) {
     const projection = PROJECTIONS[name] as Projection<unknown>;
@@ -111,6 +112,43 @@ function expectedViews(events: StoredEvent[]): Map<ProjectionName, Map<string, s
     out.set(name, new Map([...rows].map(([key, row]) => [key, projection.render(row)])));
   }
   return out;
+}
+
+/**
+ * The views expected from what was submitted, without the global reader the projector uses
+ * (readAll over EventsByCommit): each user's stream is read through EventsByStream, in stream
+ * order, and folded on its own. A defect in readAll then shows up on one side only.
+ */
+async function expectedViews(store: SpannerLedgerStore, users: readonly string[]): Promise<Map<ProjectionName, Map<string, string>>> {
+  const streams = await Promise.all(users.map((user) => store.readStream(accountStreamId(user))));
+  return foldedViews(streams.flat());
+}
+
+/** Balances of the reference model (tests/model) after the commands, in the balance view's shape. */
+function modelBalances(commands: readonly Command[]): Map<string, unknown> {
+  const model = new ReferenceLedger({ bonusRateBps: 1000 });
+  for (const command of commands) model.apply(JSON.stringify(command));
+  return new Map([...model.balances()].map(([userId, balance]) => [userId, modelBalanceShape(balance, true)]));
+}
+
+function viewBalances(views: Map<ProjectionName, Map<string, string>>): Map<string, unknown> {
+  return new Map(
+    [...views.get('balances')!.values()].map((text) => {
+      const row = JSON.parse(text) as Record<string, string | number>;
+      const shape = balanceShape({
+        userId: String(row.userId),
+        version: Number(row.version),
+        balanceMicroUsd: BigInt(row.balanceMicroUsd!),
+        depositsMicroUsd: BigInt(row.depositsMicroUsd!),
+        bonusesMicroUsd: BigInt(row.bonusesMicroUsd!),
+        chargesMicroUsd: BigInt(row.chargesMicroUsd!),
+        pendingMicroUsd: BigInt(row.pendingMicroUsd!),
+        adjustmentsMicroUsd: BigInt(row.adjustmentsMicroUsd!),
+        lastEventAt: String(row.lastEventAt),
+      });
+      return [shape.userId, shape];
+    }),
+  );
 }
 
 async function readAccounts(connection: SpannerConnection): Promise<Map<string, string>> {
@@ -151,8 +189,9 @@ describe('projections on the emulator', () => {
     for (const type of ['TokenDeposited', 'DepositBonusGranted', 'InvoiceCharged', 'ChargeSettled', 'ChargeFailed', 'BalanceAdjusted']) expect(types).toContain(type);
 
     const incremental = await readActiveViews(connection);
-    const expected = expectedViews(events);
+    const expected = await expectedViews(store, users);
     expect(incremental.views).toEqual(expected);
+    expect(viewBalances(incremental.views)).toEqual(modelBalances(commands));
     expect(incremental.views.get('transactions')!.size).toBeGreaterThan(100);
 
     const rebuildRun = fakeIo(connection);
@@ -204,7 +243,7 @@ describe('projections on the emulator', () => {
       ]);
       const events = await allEvents(store);
       const views = await readActiveViews(connection);
-      expect(views.views).toEqual(expectedViews(events));
+      expect(views.views).toEqual(await expectedViews(store, users));
       // EventsApplied counts what every transaction applied: equal to the log means no double apply.
       const [rows] = await connection.database.run({
         sql: 'SELECT g.Projection, CAST(g.EventsApplied AS STRING) AS Applied FROM ProjectionGenerations g JOIN Projections p ON p.Projection = g.Projection AND p.ActiveGeneration = g.Generation',
@@ -243,6 +282,29 @@ describe('projections on the emulator', () => {
     ]);
     expect(body.transactions[0]!.metadata).toEqual({ invoiceId: 'ryw-inv', reason: 'declined', requestedMicroUsd: '2500000' });
     expect(body.transactions[2]!.occurredAt).toBe('2026-02-01T00:00:00.000001Z');
+  });
+
+  test('users whose IDs sort differently in UTF-16 and UTF-8 are projected, listed and verified (the reader no longer loops)', async () => {
+    const names = ['𠮷田-1', 'ｽｽﾞｷ-2', '😀-3', 'ｚ-4', 'plain-5'];
+    const lines = names.map((userId, n) => JSON.stringify({ type: 'deposit', userId, source: 'ethereum', chainId: '1', txHash: `0x${String(n + 1).repeat(64)}`, logIndex: '0', blockNumber: '1', wallet: `0x${'ab'.repeat(20)}`, tokenValue: '1', amountMicroUsd: String((n + 1) * 1_000_000), occurredAt: '2026-04-01T00:00:00Z' }));
+    expect(await runCli(['submit'], fakeIo(connection, lines.join('\n')).io)).toBe(EXIT.ok);
+    // The old reader returned the same event on every page here and never came back.
+    const run = fakeIo(connection);
+    const ran = runCli(['projections', 'run', '--json'], run.io);
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([ran, new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 30_000)))]);
+    clearTimeout(timer);
+    expect(outcome).toBe(EXIT.ok);
+    for (const [n, userId] of names.entries()) {
+      const listed = fakeIo(connection);
+      expect(await runCli(['transactions', userId, '--json', '--stale'], listed.io)).toBe(EXIT.ok);
+      const body = JSON.parse(listed.out()) as { transactions: { source: string; amountMicroUsd: string }[] };
+      expect(body.transactions.map((row) => [row.source, row.amountMicroUsd])).toEqual([
+        ['bonus', String((n + 1) * 100_000)],
+        ['ethereum', String((n + 1) * 1_000_000)],
+      ]);
+    }
+    expect(await runCli(['projections', 'verify'], fakeIo(connection).io)).toBe(EXIT.ok);
   });
 
   test('export then import into an empty database gives identical balances and views; a second import adds nothing', async () => {
