@@ -23,12 +23,7 @@ export async function decideBatch(
     tx.readEvents(commands.flatMap(possibleEventIds)),
     tx.readCharges(settleInvoiceIds),
   ]);
-  const userIds = new Set<string>();
-  for (const command of commands) {
-    const userId = commandUserId(command) ?? ('invoiceId' in command ? charges.get(command.invoiceId)?.userId : undefined);
-    if (userId !== undefined) userIds.add(userId);
-  }
-  const accounts = await tx.readAccounts([...userIds]);
+  const accounts = await tx.readAccounts([...new Set(commands.map(commandUserId))]);
 
   const prior = new Map<string, PriorEvent>(priorEvents);
   const changedAccounts = new Map<string, Account>();
@@ -38,11 +33,11 @@ export async function decideBatch(
 
   for (const command of commands) {
     const charge = 'invoiceId' in command && command.type !== 'charge' ? charges.get(command.invoiceId) : undefined;
-    const userId = commandUserId(command) ?? charge?.userId;
-    const account = userId === undefined ? undefined : (accounts.get(userId) ?? emptyAccount(userId));
+    const userId = commandUserId(command);
+    const account = accounts.get(userId) ?? emptyAccount(userId);
     const decision = decide(command, { account, charge, prior, bonusRateBps });
     decisions.push(decision);
-    if (decision.outcome !== 'accepted' || !account) continue;
+    if (decision.outcome !== 'accepted') continue;
 
     let next = account;
     for (const event of decision.events) {

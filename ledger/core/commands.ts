@@ -131,6 +131,7 @@ export const ChargeCommand = z.strictObject({
 
 export const SettleChargeCommand = z.strictObject({
   type: z.literal('settleCharge'),
+  userId: identifier('user id'),
   invoiceId: identifier('invoice id'),
   occurredAt: businessTime,
   reference: freeText.nullable().default(null),
@@ -138,6 +139,7 @@ export const SettleChargeCommand = z.strictObject({
 
 export const FailChargeCommand = z.strictObject({
   type: z.literal('failCharge'),
+  userId: identifier('user id'),
   invoiceId: identifier('invoice id'),
   occurredAt: businessTime,
   reason: freeText,

@@ -36,8 +36,8 @@ export interface PriorEvent {
 }
 
 export interface DecisionState {
-  /** The account the command moves: the command's user, or the charge's user for settle/fail. */
-  readonly account: Account | undefined;
+  /** The account of the command's user (empty when the user has no events yet). */
+  readonly account: Account;
   /** For settle/fail: the charge named by the invoice ID, when it exists. */
   readonly charge: Charge | undefined;
   /** Stored events at the command's possible event IDs (see `possibleEventIds`). */
@@ -72,9 +72,12 @@ export function possibleEventIds(command: Command): string[] {
   return command.type === 'deposit' ? [primary, eventIds.bonus(primary)] : [primary];
 }
 
-/** The user whose account the command moves, when the command names it. */
-export function commandUserId(command: Command): string | undefined {
-  return 'userId' in command ? command.userId : undefined;
+/**
+ * The user whose account the command moves. Every command names it, so that a Kafka
+ * producer can key every command by its user and keep one account's commands in order.
+ */
+export function commandUserId(command: Command): string {
+  return command.userId;
 }
 
 /** The command's content as stored in its primary event: everything but `type`. */
@@ -191,7 +194,9 @@ function decideCharge(command: CommandOf<'charge'>, account: Account): Decision 
 
 function decideSettleOrFail(command: CommandOf<'settleCharge'> | CommandOf<'failCharge'>, state: DecisionState): Decision {
   const { charge, account } = state;
-  if (!charge || !account) return rejected('CHARGE_NOT_FOUND', `no charge for invoice ${command.invoiceId}`);
+  // A charge of another user is not found: the command names the account it moves, and
+  // nothing may tell one user about another's invoices.
+  if (!charge || charge.userId !== command.userId) return rejected('CHARGE_NOT_FOUND', `no charge for invoice ${command.invoiceId} of user ${command.userId}`);
   if (charge.status !== 'pending') {
     return rejected('CHARGE_NOT_PENDING', `charge for invoice ${command.invoiceId} is ${charge.status}, not pending`);
   }
@@ -213,18 +218,15 @@ function decideAdjust(command: CommandOf<'adjust'>, account: Account): Decision 
 export function decide(command: Command, state: DecisionState): Decision {
   const duplicateOrConflict = idempotencyCheck(command, state);
   if (duplicateOrConflict) return duplicateOrConflict;
+  const account = state.account;
+  if (account.userId !== command.userId) throw new Error(`decide: state holds the account of ${account.userId}, not of ${command.userId}`);
   switch (command.type) {
     case 'deposit':
+      return decideDeposit(command, account, state);
     case 'charge':
-    case 'adjust': {
-      const account = state.account;
-      if (!account || account.userId !== command.userId) {
-        throw new Error(`decide: state holds no account for user ${command.userId}`);
-      }
-      if (command.type === 'deposit') return decideDeposit(command, account, state);
-      if (command.type === 'charge') return decideCharge(command, account);
+      return decideCharge(command, account);
+    case 'adjust':
       return decideAdjust(command, account);
-    }
     case 'settleCharge':
     case 'failCharge':
       return decideSettleOrFail(command, state);

@@ -83,7 +83,8 @@ const ROWS: readonly BadRow[] = [
   { name: 'unknown source enum', value: json(deposit({ source: 'bitcoin' })), message: /^source: must be "ethereum" or "zksync"$/ },
   { name: 'short txHash', value: json(deposit({ txHash: '0xabc' })), message: /^txHash: must be 0x followed by 64 hex digits$/ },
   { name: 'flag of the wrong type', value: json({ type: 'charge', userId: 'bad-user', invoiceId: 'i1', amountMicroUsd: '1', occurredAt: '2026-03-01T00:00:00Z', allowPartial: 'yes' }), message: /^allowPartial: must be true or false$/ },
-  { name: 'settleCharge without invoiceId', value: json({ type: 'settleCharge', occurredAt: '2026-03-01T00:00:00Z' }), message: /^invoiceId: is required$/ },
+  { name: 'settleCharge without invoiceId', value: json({ type: 'settleCharge', userId: 'bad-user', occurredAt: '2026-03-01T00:00:00Z' }), message: /^invoiceId: is required$/ },
+  { name: 'failCharge without userId', value: json({ type: 'failCharge', invoiceId: 'i1', reason: 'r', occurredAt: '2026-03-01T00:00:00Z' }), message: /^userId: is required$/ },
   { name: 'adjust with 0', value: json({ type: 'adjust', userId: 'bad-user', amountMicroUsd: '0', reason: 'r', idempotencyKey: 'k0', occurredAt: '2026-03-01T00:00:00Z' }), message: /^amountMicroUsd: must not be zero$/ },
   // JSON escapes can spell a lone UTF-16 surrogate, which has no UTF-8 form: Spanner refuses
   // the short ones (failing the whole batch) and the client turns long ones into U+FFFD.

@@ -86,7 +86,7 @@ test('submit prints one JSON line per non-empty input line, in order; bad lines 
 
 test('exit 3 when a valid command is rejected and none is invalid; stdin is read when FILE is -', async () => {
   const user = uniqueName('rej');
-  const run = await runSpanledger(['submit', '-'], { env, input: jsonLines([settleWire(`${user}-nothing`)]) });
+  const run = await runSpanledger(['submit', '-'], { env, input: jsonLines([settleWire(user, `${user}-nothing`)]) });
   expect(run.code).toBe(3);
   expect(jsonOutputLines(run.stdout)[0]).toMatchObject({ line: 1, status: 'rejected', code: 'CHARGE_NOT_FOUND' });
 });

@@ -106,14 +106,14 @@ test('pending charges take the amount at once; settle completes, fail refunds; s
   expect(outcomes.map((outcome) => outcome.status)).toEqual(['accepted', 'accepted']);
   expect(await store.readAccount(user)).toMatchObject({ balanceMicroUsd: 5_000_000n, pendingMicroUsd: 5_000_000n });
 
-  const [settled, failed] = await submit([settleWire(`${user}-a`, { reference: 'stripe-ch-1' }), failWire(`${user}-b`)]);
+  const [settled, failed] = await submit([settleWire(user, `${user}-a`, { reference: 'stripe-ch-1' }), failWire(user, `${user}-b`)]);
   expect([settled!.status, failed!.status]).toEqual(['accepted', 'accepted']);
   expect(await store.readAccount(user)).toMatchObject({ balanceMicroUsd: 7_000_000n, pendingMicroUsd: 0n, chargesMicroUsd: 3_000_000n });
 
-  const late = await submit([settleWire(`${user}-b`), failWire(`${user}-a`), settleWire(`${user}-missing`)]);
+  const late = await submit([settleWire(user, `${user}-b`), failWire(user, `${user}-a`), settleWire(user, `${user}-missing`)]);
   expect(late.map((outcome) => outcome.code)).toEqual(['CHARGE_NOT_PENDING', 'CHARGE_NOT_PENDING', 'CHARGE_NOT_FOUND']);
   // A replayed settle is a duplicate even though the charge is no longer pending.
-  expect((await submit([settleWire(`${user}-a`, { reference: 'stripe-ch-1' })]))[0]!.status).toBe('duplicate');
+  expect((await submit([settleWire(user, `${user}-a`, { reference: 'stripe-ch-1' })]))[0]!.status).toBe('duplicate');
   expect(await balanceOf(user)).toBe(7_000_000n);
 });
 

@@ -28,7 +28,7 @@ function randomCommands(seed: number, n: number, users: string[], tag: string): 
   const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const commands: Command[] = [];
-  const pending: string[] = [];
+  const pending: { invoiceId: string; userId: string }[] = [];
   let minute = 0;
   const time = () => {
     // Repeated minutes on purpose: many rows share occurredAt, so the tie-break matters.
@@ -58,7 +58,7 @@ function randomCommands(seed: number, n: number, users: string[], tag: string): 
     } else if (roll < 0.65) {
       const invoiceId = `inv-${tag}-${i}`;
       const isPending = random() < 0.4;
-      if (isPending) pending.push(invoiceId);
+      if (isPending) pending.push({ invoiceId, userId });
       commands.push({
         type: 'charge',
         userId,
@@ -69,11 +69,11 @@ function randomCommands(seed: number, n: number, users: string[], tag: string): 
         pending: isPending,
       });
     } else if (roll < 0.75 && pending.length > 0) {
-      const invoiceId = pending.splice(Math.floor(random() * pending.length), 1)[0]!;
-      commands.push({ type: 'settleCharge', invoiceId, occurredAt: time(), reference: `ref-${i}` });
+      const charge = pending.splice(Math.floor(random() * pending.length), 1)[0]!;
+      commands.push({ type: 'settleCharge', ...charge, occurredAt: time(), reference: `ref-${i}` });
     } else if (roll < 0.85 && pending.length > 0) {
-      const invoiceId = pending.splice(Math.floor(random() * pending.length), 1)[0]!;
-      commands.push({ type: 'failCharge', invoiceId, occurredAt: time(), reason: `card declined ${i}` });
+      const charge = pending.splice(Math.floor(random() * pending.length), 1)[0]!;
+      commands.push({ type: 'failCharge', ...charge, occurredAt: time(), reason: `card declined ${i}` });
     } else {
       const sign = random() < 0.3 ? '-' : '';
       commands.push({ type: 'adjust', userId, amountMicroUsd: `${sign}${1 + Math.floor(random() * 5_000_000)}`, reason: `goodwill ${i}`, idempotencyKey: `adj-${tag}-${i}`, occurredAt: time() });
@@ -265,7 +265,7 @@ describe('projections on the emulator', () => {
     const userId = 'ryw-user';
     const deposit = { type: 'deposit', userId, source: 'zksync', chainId: '324', txHash: `0x${'e1'.repeat(32)}`, logIndex: '0', blockNumber: '9', wallet: `0x${'ab'.repeat(20)}`, tokenValue: '5', amountMicroUsd: '10000000', occurredAt: '2026-02-01T00:00:00.000001Z' };
     const charge = { type: 'charge', userId, invoiceId: 'ryw-inv', amountMicroUsd: '2500000', occurredAt: '2026-02-01T00:00:00.000001Z', pending: true };
-    const fail = { type: 'failCharge', invoiceId: 'ryw-inv', occurredAt: '2026-02-02T00:00:00Z', reason: 'declined' };
+    const fail = { type: 'failCharge', userId, invoiceId: 'ryw-inv', occurredAt: '2026-02-02T00:00:00Z', reason: 'declined' };
     const submit = fakeIo(connection, [deposit, charge, fail].map((command) => JSON.stringify(command)).join('\n'));
     expect(await runCli(['submit'], submit.io)).toBe(EXIT.ok);
     const read = fakeIo(connection);

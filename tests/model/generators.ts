@@ -30,8 +30,8 @@ export type Op =
   | { kind: 'deposit'; user: number; chain: 0 | 1; hash: number; logIndex: number; amount: bigint; t: number }
   | { kind: 'charge'; user: number; invoice: number; amount: bigint; allowPartial: boolean; pending: boolean; t: number }
   /** `charged`: when set, the invoice of an earlier charge command (picked by this number) instead of `invoice`. */
-  | { kind: 'settle'; invoice: number; charged: number | null; t: number; reference: string | null }
-  | { kind: 'fail'; invoice: number; charged: number | null; t: number; reason: string }
+  | { kind: 'settle'; user: number; byOwner: boolean; invoice: number; charged: number | null; t: number; reference: string | null }
+  | { kind: 'fail'; user: number; byOwner: boolean; invoice: number; charged: number | null; t: number; reason: string }
   | { kind: 'adjust'; user: number; key: number; amount: bigint; t: number }
   /** An earlier valid command sent again, verbatim or re-encoded. */
   | { kind: 'resend'; pick: number; encoding: Encoding }
@@ -84,8 +84,13 @@ const chargeOp = fc.record({
   t: time,
 });
 
+/** Settle and fail name a user: usually the charge's (byOwner), sometimes another one. */
+const byOwner = fc.nat(5).map((n) => n > 0);
+
 const settleOp = fc.record({
   kind: fc.constant('settle' as const),
+  user: fc.nat(USER_COUNT - 1),
+  byOwner,
   invoice: fc.nat(INVOICE_POOL - 1),
   charged: fc.option(fc.nat(), { nil: null, freq: 6 }),
   t: time,
@@ -94,6 +99,8 @@ const settleOp = fc.record({
 
 const failOp = fc.record({
   kind: fc.constant('fail' as const),
+  user: fc.nat(USER_COUNT - 1),
+  byOwner,
   invoice: fc.nat(INVOICE_POOL - 1),
   charged: fc.option(fc.nat(), { nil: null, freq: 6 }),
   t: time,
@@ -182,12 +189,12 @@ function freshWire(op: Exclude<Op, { kind: 'resend' | 'mutate' | 'invalid' }>, n
       return wire;
     }
     case 'settle': {
-      const wire: Wire = { type: 'settleCharge', invoiceId: `${ns.tag}inv-${op.invoice}`, occurredAt: at(op.t) };
+      const wire: Wire = { type: 'settleCharge', userId: users[op.user]!, invoiceId: `${ns.tag}inv-${op.invoice}`, occurredAt: at(op.t) };
       if (op.reference !== null) wire.reference = op.reference;
       return wire;
     }
     case 'fail':
-      return { type: 'failCharge', invoiceId: `${ns.tag}inv-${op.invoice}`, occurredAt: at(op.t), reason: op.reason };
+      return { type: 'failCharge', userId: users[op.user]!, invoiceId: `${ns.tag}inv-${op.invoice}`, occurredAt: at(op.t), reason: op.reason };
     case 'adjust':
       return {
         type: 'adjust',
@@ -311,7 +318,11 @@ export function materialise(ops: readonly Op[], ns: Namespace): Materialised {
       // Prefer the invoices of earlier pending charges (those can be settled or failed).
       const pendingCharges = sent.filter((earlier) => earlier.type === 'charge' && earlier.pending === true);
       const charges = pendingCharges.length > 0 ? pendingCharges : sent.filter((earlier) => earlier.type === 'charge');
-      if (charges.length > 0) wire.invoiceId = charges[op.charged % charges.length]!.invoiceId;
+      const charge = charges[op.charged % charges.length];
+      if (charge) {
+        wire.invoiceId = charge.invoiceId;
+        if (op.byOwner) wire.userId = charge.userId;
+      }
     }
     sent.push(wire);
     texts.push(JSON.stringify(wire));

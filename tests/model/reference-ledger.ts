@@ -222,7 +222,7 @@ export class ReferenceLedger {
 
   private settleOrFail(command: Extract<Command, { type: 'settleCharge' | 'failCharge' }>): ModelOutcome {
     const charge = this.chargesByInvoice.get(command.invoiceId);
-    if (!charge) return { status: 'rejected', code: 'CHARGE_NOT_FOUND' };
+    if (!charge || charge.userId !== command.userId) return { status: 'rejected', code: 'CHARGE_NOT_FOUND' };
     if (charge.status !== 'pending') return { status: 'rejected', code: 'CHARGE_NOT_PENDING' };
     const before = this.balanceOf(charge.userId);
     const settle = command.type === 'settleCharge';

@@ -22,12 +22,12 @@ export function chargeWire(userId: string, invoiceId: string, amountMicroUsd: st
   return { type: 'charge', userId, invoiceId, amountMicroUsd, occurredAt: '2026-03-02T00:00:00Z', ...extra };
 }
 
-export function settleWire(invoiceId: string, extra: Record<string, unknown> = {}) {
-  return { type: 'settleCharge', invoiceId, occurredAt: '2026-03-03T00:00:00Z', ...extra };
+export function settleWire(userId: string, invoiceId: string, extra: Record<string, unknown> = {}) {
+  return { type: 'settleCharge', userId, invoiceId, occurredAt: '2026-03-03T00:00:00Z', ...extra };
 }
 
-export function failWire(invoiceId: string, reason = 'card declined') {
-  return { type: 'failCharge', invoiceId, occurredAt: '2026-03-03T00:00:00Z', reason };
+export function failWire(userId: string, invoiceId: string, reason = 'card declined') {
+  return { type: 'failCharge', userId, invoiceId, occurredAt: '2026-03-03T00:00:00Z', reason };
 }
 
 export function adjustWire(userId: string, idempotencyKey: string, amountMicroUsd: string) {

@@ -190,14 +190,23 @@ describe('decideBatch: across batches', () => {
     expectConsecutiveStreams(ledger);
   });
 
-  it('a settle in a batch that names no user finds the account through the committed charge', async () => {
+  it('a settle names its user: the account is read by that user, the charge by its invoice', async () => {
     const ledger = new MemoryLedger();
     await runBatch(ledger, [depositCommand({ userId: 'user-7', amountMicroUsd: '10' }), chargeCommand({ userId: 'user-7', amountMicroUsd: '10', pending: true })]);
-    const { decisions, writes, reads } = await runBatch(ledger, [failCommand()]);
+    const { decisions, writes, reads } = await runBatch(ledger, [failCommand({ userId: 'user-7' })]);
     expect(outcomes(decisions)).toEqual(['accepted']);
     expect(reads.find((read) => read.method === 'readAccounts')?.keys).toEqual(['user-7']);
     expect(writes.accounts).toEqual([expect.objectContaining({ userId: 'user-7', balanceMicroUsd: 10n, version: 3 })]);
     expect(ledger.charges.get('inv-1')?.status).toBe('failed');
+  });
+
+  it('a settle that names another user than the charge\'s is CHARGE_NOT_FOUND and moves nothing', async () => {
+    const ledger = new MemoryLedger();
+    await runBatch(ledger, [depositCommand({ userId: 'user-7', amountMicroUsd: '10' }), chargeCommand({ userId: 'user-7', amountMicroUsd: '10', pending: true })]);
+    const { decisions, writes } = await runBatch(ledger, [settleCommand({ userId: 'user-8' })]);
+    expect(decisions).toEqual([expect.objectContaining({ outcome: 'rejected', code: 'CHARGE_NOT_FOUND' })]);
+    expect(writes.events).toEqual([]);
+    expect(ledger.charges.get('inv-1')?.status).toBe('pending');
   });
 
   it('stream versions are consecutive per account with many users interleaved over several batches', async () => {

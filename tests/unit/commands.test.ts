@@ -79,7 +79,7 @@ describe('parseCommandText: valid commands', () => {
   });
 
   it('settleCharge minimal: reference defaults to null', () => {
-    expect(parsed(settleWire())).toEqual({ type: 'settleCharge', invoiceId: 'inv-1', occurredAt: '2026-01-02T03:05:00.000000Z', reference: null });
+    expect(parsed(settleWire())).toEqual({ type: 'settleCharge', userId: 'user-1', invoiceId: 'inv-1', occurredAt: '2026-01-02T03:05:00.000000Z', reference: null });
   });
 
   it('settleCharge full: reference kept; an explicit null is the same as none', () => {
@@ -88,7 +88,7 @@ describe('parseCommandText: valid commands', () => {
   });
 
   it('failCharge: reason kept', () => {
-    expect(parsed(failWire())).toEqual({ type: 'failCharge', invoiceId: 'inv-1', occurredAt: '2026-01-02T03:05:00.000000Z', reason: 'card declined' });
+    expect(parsed(failWire())).toEqual({ type: 'failCharge', userId: 'user-1', invoiceId: 'inv-1', occurredAt: '2026-01-02T03:05:00.000000Z', reason: 'card declined' });
   });
 
   it('adjust: positive and negative amounts', () => {
@@ -195,7 +195,8 @@ const badInput: Array<[string, string, string]> = [
   ['type as a number', toJsonText(chargeWire({ type: 1 })), 'type'],
   // fields
   ['unknown field', toJsonText(chargeWire({ currency: 'USD' })), 'currency'],
-  ['field of another command type', toJsonText(settleWire({ userId: 'user-1' })), 'userId'],
+  ['field of another command type', toJsonText(settleWire({ amountMicroUsd: '5' })), 'amountMicroUsd'],
+  ['settle without the user it moves', toJsonText(settleWire({ userId: undefined })), 'userId'],
   ['missing required field', toJsonText(chargeWire({ invoiceId: undefined })), 'invoiceId'],
   ['missing occurredAt', toJsonText(adjustWire({ occurredAt: undefined })), 'occurredAt'],
   ['id of the wrong type', toJsonText(chargeWire({ userId: 5 })), 'userId'],

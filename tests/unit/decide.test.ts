@@ -301,6 +301,15 @@ describe('settle and fail', () => {
     base().when(failCommand({ invoiceId: 'inv-unknown' })).then({ rejected: 'CHARGE_NOT_FOUND' });
   });
 
+  it('settle or fail naming another user than the charge\'s → CHARGE_NOT_FOUND, nothing said about the other user', () => {
+    base().when(settleCommand({ userId: 'user-2' })).then({ rejected: 'CHARGE_NOT_FOUND', message: /inv-1 of user user-2/ });
+    base().when(failCommand({ userId: 'user-2' })).then({ rejected: 'CHARGE_NOT_FOUND' });
+  });
+
+  it('a replayed settle naming another user is a conflict on userId, not a duplicate', () => {
+    withDecided(base(), settleCommand()).when(settleCommand({ userId: 'user-2' })).then({ rejected: 'IDEMPOTENCY_CONFLICT', message: /userId/ });
+  });
+
   it('a replayed settle is a duplicate although the charge is no longer pending', () => {
     const settled = withDecided(base(), settleCommand({ reference: 'r' }));
     settled.when(settleCommand({ reference: 'r' })).then({ duplicate: [eventIds.settle('inv-1')] });

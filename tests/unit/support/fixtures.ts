@@ -52,11 +52,11 @@ export function chargeWire(overrides: Wire = {}): Wire {
 }
 
 export function settleWire(overrides: Wire = {}): Wire {
-  return { type: 'settleCharge', invoiceId: 'inv-1', occurredAt: T1, ...overrides };
+  return { type: 'settleCharge', userId: 'user-1', invoiceId: 'inv-1', occurredAt: T1, ...overrides };
 }
 
 export function failWire(overrides: Wire = {}): Wire {
-  return { type: 'failCharge', invoiceId: 'inv-1', occurredAt: T1, reason: 'card declined', ...overrides };
+  return { type: 'failCharge', userId: 'user-1', invoiceId: 'inv-1', occurredAt: T1, reason: 'card declined', ...overrides };
 }
 
 export function adjustWire(overrides: Wire = {}): Wire {

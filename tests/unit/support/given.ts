@@ -74,13 +74,12 @@ export class Given {
   /** The state the shell would hand the decider for this command. */
   stateFor(command: Command): DecisionState {
     const charge = command.type === 'settleCharge' || command.type === 'failCharge' ? this.charges.get(command.invoiceId) : undefined;
-    const userId = commandUserId(command) ?? charge?.userId;
     const prior = new Map<string, PriorEvent>();
     for (const id of possibleEventIds(command)) {
       const event = this.stored.get(id);
       if (event) prior.set(id, event);
     }
-    return { account: userId === undefined ? undefined : this.account(userId), charge, prior, bonusRateBps: this.bonusRateBps };
+    return { account: this.account(commandUserId(command)), charge, prior, bonusRateBps: this.bonusRateBps };
   }
 
   when(command: Command): When {
