@@ -1,4 +1,4 @@
-import { BrokerSilenceError, type ConsumeSummary } from '../ledger/kafka/consumer';
+import type { ConsumeSummary } from '../ledger/kafka/consumer';
 import { bonusRateFromEnv } from './config';
 import { ConnectionFlags, explainSpannerError, openConnection, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
@@ -42,6 +42,7 @@ export interface ConsumeFlags extends ConnectionFlags, ObservabilityFlags {
   readonly topic: string;
   readonly group: string;
   readonly dlqTopic?: string;
+  readonly outcomesTopic?: string;
   readonly untilIdle?: boolean;
   readonly sessionTimeoutMs: number;
   readonly batchSize?: number;
@@ -53,7 +54,9 @@ export function renderConsumeSummary(summary: ConsumeSummary): string {
   return (
     `consumed ${summary.messages} messages from ${summary.topic} (group ${summary.group}): ` +
     `${summary.accepted} accepted, ${summary.duplicate} duplicate, ${summary.rejected} rejected, ` +
-    `${summary.invalid} invalid (dead-lettered), ${summary.skipped} skipped (already applied); ` +
+    `${summary.invalid} invalid (dead-lettered), ${summary.skipped} skipped (already applied)` +
+    `${summary.lost > 0 ? `, ${summary.lost} lost to retention before they were applied` : ''}` +
+    `${summary.outcomesSent > 0 ? `, ${summary.outcomesSent} outcome(s) sent` : ''}; ` +
     `${summary.events} events in ${summary.transactions} transactions, ${summary.seconds.toFixed(1)} s, stopped by ${summary.stoppedBy}`
   );
 }
@@ -63,7 +66,13 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
   const settings = await kafkaSettings(io);
   if (flags.topic.trim() === '') throw new CliError('--topic must not be empty', EXIT.invalid);
   const { createKafka } = await import('../ledger/kafka/client');
-  const { consumeCommands } = await import('../ledger/kafka/consumer');
+  const { consumeCommands, checkTopics, ConsumeSettingsError } = await import('../ledger/kafka/consumer');
+  try {
+    checkTopics(flags.topic, flags.dlqTopic ?? `${flags.topic}.dlq`, flags.outcomesTopic);
+  } catch (error) {
+    if (error instanceof ConsumeSettingsError) throw new CliError(error.message, EXIT.invalid, 'give --dlq-topic and --outcomes-topic topics of their own');
+    throw error;
+  }
   const observability = await openCommandObservability(io, flags, 'consume');
   const { logger, metrics } = observability;
   const { SpannerLedgerStore } = await import('../ledger/spanner/store');
@@ -75,6 +84,9 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
       topic: flags.topic,
       group: flags.group,
       dlqTopic: flags.dlqTopic,
+      outcomesTopic: flags.outcomesTopic,
+      idempotentProducer: settings.idempotent,
+      autoCreateTopics: settings.autoCreateTopics,
       untilIdle: Boolean(flags.untilIdle),
       sessionTimeoutMs: flags.sessionTimeoutMs,
       batchSize: flags.batchSize,
@@ -100,7 +112,7 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
       },
     });
   } catch (error) {
-    throw explainRelayError(error, io, flags, settings);
+    throw await explainRelayError(error, io, flags, settings);
   } finally {
     stop.dispose();
     await store.close();
@@ -110,21 +122,44 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
   return EXIT.ok;
 }
 
-/** A failure of consume or publish as one CLI line: the broker's fault or Spanner's. */
-export function explainRelayError(error: unknown, io: CliIo, flags: ConnectionFlags, settings: KafkaSettings): CliError {
+/**
+ * A failure of consume or publish as one CLI line, naming the real cause: another log under
+ * the inbox, a topic the relay may not write, the brokers gone, or Spanner.
+ */
+export async function explainRelayError(error: unknown, io: CliIo, flags: ConnectionFlags, settings: KafkaSettings): Promise<CliError> {
+  const { DifferentLogError } = await import('../ledger/kafka/inbox');
+  const { DeadLetterSendError } = await import('../ledger/kafka/dead-letters');
+  const { OutcomeSendError } = await import('../ledger/kafka/outcomes');
+  if (error instanceof DifferentLogError) {
+    return new CliError(error.message, EXIT.failure, `if that log is the one to apply (the topic was recreated on purpose), start the partition afresh: ${withFlags(error.resetCommand, flags)}`);
+  }
+  if (error instanceof DeadLetterSendError || error instanceof OutcomeSendError) {
+    return new CliError(error.message, EXIT.failure, 'nothing after the failed send was applied; fix the topic and run consume again');
+  }
   if (isKafkaError(error)) return new CliError(`kafka ${settings.brokers.join(',')}: ${(error as Error).message}`, EXIT.failure, 'is the broker reachable? check KAFKA_BROKERS');
   return explainSpannerError(error, resolveSettings(io, flags));
 }
 
+/** A suggested command with the connection flags the user gave, so it acts on the same database. */
+export function withFlags(command: string, flags: ConnectionFlags): string {
+  const parts = [command];
+  if (flags.project) parts.push(`--project ${flags.project}`);
+  if (flags.instance) parts.push(`--instance ${flags.instance}`);
+  if (flags.database) parts.push(`--database ${flags.database}`);
+  return parts.join(' ');
+}
+
 export function isKafkaError(error: unknown): boolean {
-  return error instanceof BrokerSilenceError || (error instanceof Error && /^KafkaJS/.test(error.name));
+  return (error instanceof Error && error.name === 'BrokerSilenceError') || (error instanceof Error && /^KafkaJS/.test(error.name));
 }
 
 /** Kafka settings from the environment; a bad or missing setting is exit code 2. */
 export async function kafkaSettings(io: CliIo): Promise<KafkaSettings> {
   const { kafkaSettingsFromEnv, KafkaSettingsError } = await import('../ledger/kafka/client');
   try {
-    return kafkaSettingsFromEnv(io.env.KAFKA_BROKERS ? io.env : { ...io.env, KAFKA_BROKERS: await devBrokers(io) });
+    if (io.env.KAFKA_BROKERS) return kafkaSettingsFromEnv(io.env);
+    // The broker `dev up` started is the embedded kcat one, which has no idempotent producer.
+    return kafkaSettingsFromEnv({ KAFKA_IDEMPOTENT: 'false', ...io.env, KAFKA_BROKERS: await devBrokers(io) });
   } catch (error) {
     if (error instanceof KafkaSettingsError) throw new CliError(error.message, EXIT.invalid, 'set KAFKA_BROKERS=host:port[,host:port...] (`spanledger dev up` starts a local broker)');
     throw error;

@@ -296,19 +296,25 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
     }
     if (groups.size === 0) out.push(ok('kafka.inbox', 'no consumer has committed yet'));
     else {
+      const { partitionLag } = await import('../ledger/kafka/inbox');
       const parts: string[] = [];
       let behind: { group: string; topic: string } | undefined;
+      let otherLog: { group: string; topic: string; partition: number; detail: string } | undefined;
       let looked = 0;
       for (const { group, topic, offsets } of groups.values()) {
         let lagText = 'lag unknown (broker not checked)';
         if (admin && looked < INBOX_TOPICS_MAX) {
           looked++;
           try {
-            const high = await withTimeout(admin.fetchTopicOffsets(topic), Math.min(timeoutMs, 5_000), `offsets of ${topic}`);
+            const ends = await withTimeout(admin.fetchTopicOffsets(topic), Math.min(timeoutMs, 5_000), `offsets of ${topic}`);
             let lag = 0n;
-            for (const offset of high) {
-              const consumed = offsets.get(offset.partition) ?? BigInt(offset.low);
-              if (BigInt(offset.high) > consumed) lag += BigInt(offset.high) - consumed;
+            for (const end of ends) {
+              const next = offsets.get(end.partition);
+              const partitionOffsets = { partition: end.partition, low: BigInt(end.low), high: BigInt(end.high) };
+              if (next !== undefined && partitionOffsets.high < next) {
+                otherLog ??= { group, topic, partition: end.partition, detail: `${topic}/${end.partition} ends at ${end.high}, below its inbox offset ${next}` };
+              }
+              lag += partitionLag(next === undefined ? undefined : { group, topic, partition: end.partition, nextOffset: next.toString() }, partitionOffsets);
             }
             lagText = `lag ${lag}`;
             if (lag > 0n) behind ??= { group, topic };
@@ -319,11 +325,21 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
         parts.push(`${group}/${topic}: ${offsets.size} partition(s), ${lagText}`);
       }
       const detail = parts.join('; ');
-      out.push(
-        behind
-          ? warn('kafka.inbox', detail, `a consumer is behind (or stopped): run \`spanledger consume --topic ${behind.topic} --group ${behind.group}\``)
-          : ok('kafka.inbox', detail),
-      );
+      if (otherLog) {
+        out.push(
+          fail(
+            'kafka.inbox',
+            `${otherLog.detail}: not the log the inbox of group ${otherLog.group} was written from (recreated topic or another cluster); ${detail}`,
+            `if the new log is the one to apply: \`spanledger inbox reset --group ${otherLog.group} --topic ${otherLog.topic} --partition ${otherLog.partition}\``,
+          ),
+        );
+      } else {
+        out.push(
+          behind
+            ? warn('kafka.inbox', detail, `a consumer is behind (or stopped): run \`spanledger consume --topic ${behind.topic} --group ${behind.group}\``)
+            : ok('kafka.inbox', detail),
+        );
+      }
     }
   } catch (error) {
     out.push(fail('kafka.inbox', firstLine(error), MIGRATE_HINT));
@@ -331,28 +347,43 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
   try {
     const [rows] = await withTimeout(
       connection.database.run({
-        sql: `SELECT Publisher, Topic, FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E9SZ', CommittedAt, 'UTC') AS CommittedAt, StreamId,
-                CAST(StreamVersion AS STRING) AS StreamVersion, CAST(PublishedEvents AS STRING) AS PublishedEvents
-              FROM KafkaPublisherCheckpoints ORDER BY Publisher, Topic`,
+        sql: 'SELECT Publisher, Topic FROM KafkaPublisherCheckpoints ORDER BY Publisher, Topic',
         json: true,
         ...connection.queryOptions,
       }),
       timeoutMs,
       'publisher checkpoints',
     );
-    const list = rows as unknown as { Publisher: string; Topic: string; CommittedAt: string; StreamId: string; StreamVersion: string; PublishedEvents: string }[];
+    const list = rows as unknown as { Publisher: string; Topic: string }[];
     if (list.length === 0) out.push(ok('kafka.publishers', 'no publisher has published yet'));
     else {
+      const { readCheckpoint } = await import('../ledger/kafka/publisher');
+      const { shrunkPartitions } = await import('../ledger/kafka/publisher-checkpoint');
       const parts: string[] = [];
       let behind: { publisher: string; topic: string } | undefined;
+      let shrunk: { publisher: string; topic: string; detail: string } | undefined;
       for (const row of list) {
-        const page = await withTimeout(store.readAll({ committedAt: row.CommittedAt, streamId: row.StreamId, streamVersion: Number(row.StreamVersion) }, LAG_CAP), timeoutMs, 'publisher lag');
+        const checkpoint = await withTimeout(readCheckpoint(connection, row.Publisher, row.Topic), timeoutMs, 'publisher checkpoint');
+        const page = await withTimeout(store.readAll(checkpoint.position, LAG_CAP), timeoutMs, 'publisher lag');
         const lag = page.events.length === LAG_CAP ? `>=${LAG_CAP}` : String(page.events.length);
         if (page.events.length > 0) behind ??= { publisher: row.Publisher, topic: row.Topic };
-        parts.push(`${row.Publisher}->${row.Topic}: ${row.PublishedEvents} published, ${lag} behind`);
+        if (admin) {
+          try {
+            const highs = new Map((await withTimeout(admin.fetchTopicOffsets(row.Topic), Math.min(timeoutMs, 5_000), `offsets of ${row.Topic}`)).map((end) => [end.partition, BigInt(end.high)]));
+            const lost = shrunkPartitions(checkpoint, highs);
+            if (lost.length > 0) shrunk ??= { publisher: row.Publisher, topic: row.Topic, detail: lost.map((entry) => `partition ${entry.partition} ends at ${entry.high}, ${entry.wrote} were written`).join(', ') };
+          } catch {
+            // The lag above is still worth reporting; the broker check is best effort here.
+          }
+        }
+        parts.push(`${row.Publisher}->${row.Topic}: ${checkpoint.publishedEvents} published, ${lag} behind`);
       }
       const detail = parts.join('; ');
-      out.push(behind ? warn('kafka.publishers', detail, `run \`spanledger publish --topic ${behind.topic} --name ${behind.publisher}\``) : ok('kafka.publishers', detail));
+      if (shrunk) {
+        out.push(fail('kafka.publishers', `${shrunk.topic} lost what publisher ${shrunk.publisher} sent (${shrunk.detail}): recreated or truncated; ${detail}`, `publish the history again: \`spanledger publish --topic ${shrunk.topic} --name ${shrunk.publisher} --from-start\``));
+      } else {
+        out.push(behind ? warn('kafka.publishers', detail, `run \`spanledger publish --topic ${behind.topic} --name ${behind.publisher}\``) : ok('kafka.publishers', detail));
+      }
     }
   } catch (error) {
     out.push(fail('kafka.publishers', firstLine(error), MIGRATE_HINT));

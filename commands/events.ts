@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { EVENT_TYPES, eventUserId, NewEvent, parseEventPayload, StoredEvent } from '../ledger/core/events';
 import { accountStreamId } from '../ledger/core/ids';
-import { appendToStream, digestOf, GlobalPosition } from '../ledger/core/store';
+import { appendToStream, digestOf, GlobalPosition, InboxOffset, LedgerStore } from '../ledger/core/store';
 import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
@@ -27,6 +27,26 @@ const ExportLine = z.strictObject({
   contentDigest: z.string().regex(/^[0-9a-f]{64}$/),
   payload: z.unknown(),
 });
+
+/**
+ * After the events, an export carries the Kafka consumers' positions read at the same
+ * timestamp, one `{"inbox":{...}}` line per partition: a restore then resumes each consumer
+ * where the exported database stood, instead of deciding every command of the topic again.
+ */
+const InboxLine = z.strictObject({
+  inbox: z.strictObject({
+    group: z.string().min(1),
+    topic: z.string().min(1),
+    partition: z.number().int().min(0),
+    nextOffset: z.string().regex(/^(0|[1-9][0-9]*)$/, 'must be a decimal offset'),
+    lastMessage: z.strictObject({ offset: z.string().regex(/^(0|[1-9][0-9]*)$/), digest: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+  }),
+});
+
+export function inboxLine(offset: InboxOffset): string {
+  const { group, topic, partition, nextOffset, lastMessage } = offset;
+  return JSON.stringify({ inbox: { group, topic, partition, nextOffset, ...(lastMessage ? { lastMessage } : {}) } });
+}
 
 export interface ImportedEvent {
   readonly line: number;
@@ -73,6 +93,7 @@ export async function eventsExport(io: CliIo, file: string | undefined, flags: C
   const toFile = file !== undefined && file !== '-';
   const output = toFile ? createWriteStream(file) : io.stdout;
   let count = 0;
+  let positions = 0;
   try {
     // Pin one read timestamp so the export is one consistent cut of the log.
     const [snapshot] = await store.connection.database.getSnapshot({ strong: true, returnReadTimestamp: true });
@@ -94,6 +115,10 @@ export async function eventsExport(io: CliIo, file: string | undefined, flags: C
       count += page.events.length;
       position = page.position;
     }
+    const { listInbox } = await import('../ledger/kafka/inbox-admin');
+    const inbox = await listInbox(store.connection, {}, readTimestamp);
+    if (inbox.length > 0) await write(output, inbox.map((row) => `${inboxLine(row)}\n`).join(''));
+    positions = inbox.length;
   } catch (error) {
     throw explainSpannerError(error, resolveSettings(io, flags));
   } finally {
@@ -103,7 +128,7 @@ export async function eventsExport(io: CliIo, file: string | undefined, flags: C
     }
     await store.close();
   }
-  if (toFile) writeLine(io.stderr, `exported ${count} event(s) to ${file}`);
+  if (toFile) writeLine(io.stderr, `exported ${count} event(s) and ${positions} consumer position(s) to ${file}`);
   return EXIT.ok;
 }
 
@@ -124,7 +149,8 @@ const GROUP_EVENTS_MAX = 1000;
 export async function eventsImport(io: CliIo, file: string, flags: ImportFlags): Promise<ExitCode> {
   const input = file === '-' ? io.stdin : createReadStream(file, 'utf8');
   const store = openStore(io, flags);
-  const counts = { appended: 0, duplicate: 0, conflicts: 0, invalid: 0, groups: 0 };
+  const counts = { appended: 0, duplicate: 0, conflicts: 0, invalid: 0, groups: 0, positions: 0 };
+  const positions: { line: number; offset: InboxOffset }[] = [];
   const problems: string[] = [];
   let group: ImportedEvent[] = [];
   const flush = async () => {
@@ -154,6 +180,15 @@ export async function eventsImport(io: CliIo, file: string, flags: ImportFlags):
     for await (const text of reader) {
       line++;
       if (text.trim() === '') continue;
+      if (text.startsWith('{"inbox":')) {
+        const position = parseInboxLine(text, line);
+        if (position.ok) positions.push({ line, offset: position.value });
+        else {
+          counts.invalid++;
+          writeLine(io.stderr, position.message);
+        }
+        continue;
+      }
       const parsed = parseExportLine(text, line);
       if (!parsed.ok) {
         counts.invalid++;
@@ -171,6 +206,15 @@ export async function eventsImport(io: CliIo, file: string, flags: ImportFlags):
       group.push(parsed.value);
     }
     await flush();
+    for (const { line: at, offset } of positions) {
+      const result = await restorePosition(store, offset);
+      if (result === 'restored') counts.positions++;
+      if (result !== 'restored' && result !== 'same') {
+        counts.conflicts++;
+        problems.push(`line ${at}: ${result}`);
+        writeLine(io.stderr, `line ${at}: ${result}`);
+      }
+    }
     if (flags.projector !== false) {
       const { runProjector } = await import('../projections/spanner/runtime');
       await runProjector(store.connection, store);
@@ -186,10 +230,39 @@ export async function eventsImport(io: CliIo, file: string, flags: ImportFlags):
   else {
     writeLine(
       io.stdout,
-      `imported: ${counts.appended} appended, ${counts.duplicate} duplicate, ${counts.conflicts} conflicting group(s), ${counts.invalid} invalid line(s)`,
+      `imported: ${counts.appended} appended, ${counts.duplicate} duplicate, ${counts.positions} consumer position(s) restored, ${counts.conflicts} conflict(s), ${counts.invalid} invalid line(s)`,
     );
   }
   if (counts.invalid > 0) return EXIT.invalid;
   if (counts.conflicts > 0) return EXIT.rejected;
   return EXIT.ok;
+}
+
+function parseInboxLine(text: string, line: number): { ok: true; value: InboxOffset } | { ok: false; message: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, message: `line ${line}: not JSON: ${(error as Error).message}` };
+  }
+  const parsed = InboxLine.safeParse(value);
+  if (!parsed.success) return { ok: false, message: `line ${line}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}` };
+  return { ok: true, value: parsed.data.inbox };
+}
+
+/**
+ * Writes a consumer position where the target has none. The same position again is fine;
+ * another one is a conflict, reported and left alone: that database's consumer has moved on.
+ */
+async function restorePosition(store: LedgerStore, offset: InboxOffset): Promise<'restored' | 'same' | string> {
+  const { value } = await store.transact(async (tx) => {
+    const stored = (await tx.readInboxOffsets(offset.group, offset.topic)).find((row) => row.partition === offset.partition);
+    if (stored === undefined) {
+      tx.write({ events: [], accounts: [], charges: [], inbox: [offset] });
+      return 'restored';
+    }
+    if (stored.nextOffset === offset.nextOffset) return 'same';
+    return `inbox of ${offset.group} ${offset.topic}/${offset.partition} is at ${stored.nextOffset} here, the file says ${offset.nextOffset}: left as it is`;
+  });
+  return value;
 }

@@ -2,13 +2,14 @@ import type { PublishSummary } from '../ledger/kafka/publisher';
 import { ConnectionFlags, openConnection } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
-import { explainRelayError, kafkaSettings, ObservabilityFlags, openCommandObservability, stopOnSignals } from './consume';
+import { explainRelayError, kafkaSettings, ObservabilityFlags, openCommandObservability, stopOnSignals, withFlags } from './consume';
 
 export interface PublishFlags extends ConnectionFlags, ObservabilityFlags {
   readonly topic: string;
   readonly name: string;
   readonly untilIdle?: boolean;
   readonly batchSize: number;
+  readonly fromStart?: boolean;
   readonly json?: boolean;
 }
 
@@ -24,7 +25,7 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
   const settings = await kafkaSettings(io);
   if (flags.topic.trim() === '') throw new CliError('--topic must not be empty', EXIT.invalid);
   const { createKafka } = await import('../ledger/kafka/client');
-  const { publishEvents, CheckpointMoved } = await import('../ledger/kafka/publisher');
+  const { publishEvents, CheckpointMoved, PublishTopicShrunk, PublishSendError } = await import('../ledger/kafka/publisher');
   const observability = await openCommandObservability(io, flags, 'publish');
   const { logger, metrics } = observability;
   const { SpannerLedgerStore } = await import('../ledger/spanner/store');
@@ -36,6 +37,9 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
       topic: flags.topic,
       publisher: flags.name,
       batchSize: flags.batchSize,
+      fromStart: Boolean(flags.fromStart),
+      idempotentProducer: settings.idempotent,
+      autoCreateTopics: settings.autoCreateTopics,
       untilIdle: Boolean(flags.untilIdle),
       signal: stop.signal,
       logger,
@@ -47,7 +51,11 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
     });
   } catch (error) {
     if (error instanceof CheckpointMoved) throw new CliError(error.message, EXIT.failure, 'run one publisher per --name and topic');
-    throw explainRelayError(error, io, flags, settings);
+    if (error instanceof PublishTopicShrunk) {
+      throw new CliError(error.message, EXIT.failure, withFlags(`publish the whole history again: spanledger publish --topic ${flags.topic} --name ${flags.name} --from-start`, flags));
+    }
+    if (error instanceof PublishSendError) throw new CliError(error.message, EXIT.failure, 'nothing was checkpointed past the last acknowledged batch; fix the topic and run publish again');
+    throw await explainRelayError(error, io, flags, settings);
   } finally {
     stop.dispose();
     await store.close();

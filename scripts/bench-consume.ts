@@ -56,6 +56,7 @@ export async function benchConsume(
     sessionTimeoutMs: 10_000,
     bonusRateBps: 1000,
     idleCheckMs: 200,
+    idempotentProducer: false,
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (summary.accepted !== count) throw new Error(`bench-consume: ${summary.accepted} of ${count} deposits accepted (${JSON.stringify(summary)})`);

@@ -88,8 +88,8 @@ function invoiceStream(random: () => number): Message[] {
       messages.push({ key: user, value: JSON.stringify({ ...charge, amountMicroUsd: '15000000', pending: true }) });
       const outcome =
         kind === 2
-          ? { type: 'settleCharge', invoiceId, occurredAt: at(DEPOSITS + USERS + n), reference: `stripe_ch_${n}` }
-          : { type: 'failCharge', invoiceId, occurredAt: at(DEPOSITS + USERS + n), reason: 'card declined' };
+          ? { type: 'settleCharge', userId: user, invoiceId, occurredAt: at(DEPOSITS + USERS + n), reference: `stripe_ch_${n}` }
+          : { type: 'failCharge', userId: user, invoiceId, occurredAt: at(DEPOSITS + USERS + n), reason: 'card declined' };
       messages.push({ key: user, value: JSON.stringify(outcome) });
     }
     // A full charge nobody can afford: rejected with INSUFFICIENT_FUNDS, nothing written.
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < messages.length; i += 500) await producer.send({ topic: TOPIC, acks: -1, messages: messages.slice(i, i + 500) });
     };
     const consume = () =>
-      consumeCommands(kafka, store, { topic: TOPIC, group: 'spanledger-demo', untilIdle: true, sessionTimeoutMs: 10_000, bonusRateBps: 1000, log: () => undefined });
+      consumeCommands(kafka, store, { topic: TOPIC, group: 'spanledger-demo', untilIdle: true, idempotentProducer: false, sessionTimeoutMs: 10_000, bonusRateBps: 1000, log: () => undefined });
 
     let summary: ConsumeSummary | undefined;
     say(`producing ${payments.length} payment messages (deposits on ethereum and zksync, re-deliveries, malformed ones)`);
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
     say(`rebuilt ${rebuilt.projections.map((p) => `${p.projection} → generation ${p.generation}`).join(', ')} from ${rebuilt.events} events; verify: ${verified.ok ? 'views equal the log' : `${verified.differenceCount} differences`}`);
 
     say(`publishing the ledger's events to "${EVENTS_TOPIC}"`);
-    const published = await publishEvents(kafka, store, connection, { topic: EVENTS_TOPIC, untilIdle: true, pollMs: 100 });
+    const published = await publishEvents(kafka, store, connection, { topic: EVENTS_TOPIC, untilIdle: true, pollMs: 100, idempotentProducer: false });
 
     const balances = [];
     for (let n = 0; n < USERS; n++) {

@@ -1,6 +1,6 @@
 import { decideBatch } from './batch';
 import { Command, parseCommandText } from './commands';
-import { RejectionCode } from './decide';
+import { Decision, RejectionCode } from './decide';
 import { LIMITS } from './limits';
 import { LedgerStore, LedgerTransaction } from './store';
 
@@ -23,8 +23,11 @@ export interface CommandHandlerOptions {
   readonly batchSize?: number;
 }
 
-/** Extra work that must commit atomically with a batch's events (the Kafka inbox offsets). */
-export type AlsoInTransaction = (tx: LedgerTransaction) => Promise<void>;
+/**
+ * Extra work that must commit atomically with a batch's events (the Kafka inbox offset and
+ * outcome rows), given the outcomes of the commands decided in that same transaction.
+ */
+export type AlsoInTransaction = (tx: LedgerTransaction, decided: readonly CommandOutcome[]) => Promise<void>;
 
 export class CommandHandler {
   readonly batchSize: number;
@@ -48,21 +51,14 @@ export class CommandHandler {
     for (let start = 0; start < commands.length || (start === 0 && alsoInTransaction); start += this.batchSize) {
       const batch = commands.slice(start, start + this.batchSize);
       const isLast = start + this.batchSize >= commands.length;
-      const { value: decisions } = await this.store.transact(async (tx) => {
-        const { decisions: decided, writes } = await decideBatch(tx, batch, this.options.bonusRateBps);
+      const { value: decided } = await this.store.transact(async (tx) => {
+        const { decisions, writes } = await decideBatch(tx, batch, this.options.bonusRateBps);
         tx.write(writes);
-        if (isLast && alsoInTransaction) await alsoInTransaction(tx);
-        return decided;
+        const batchOutcomes = decisions.map(outcomeOf);
+        if (isLast && alsoInTransaction) await alsoInTransaction(tx, batchOutcomes);
+        return batchOutcomes;
       });
-      for (const decision of decisions) {
-        outcomes.push(
-          decision.outcome === 'accepted'
-            ? { status: 'accepted', eventIds: decision.events.map((event) => event.eventId) }
-            : decision.outcome === 'duplicate'
-              ? { status: 'duplicate', eventIds: decision.eventIds }
-              : { status: 'rejected', code: decision.code, message: decision.message },
-        );
-      }
+      outcomes.push(...decided);
       if (commands.length === 0) break;
     }
     return outcomes;
@@ -76,4 +72,11 @@ export class CommandHandler {
     let next = 0;
     return parsed.map((result) => (result.ok ? decided[next++]! : { status: 'invalid', code: 'INVALID_COMMAND', message: result.message }));
   }
+}
+
+/** The outcome a caller sees of one decision. */
+function outcomeOf(decision: Decision): CommandOutcome {
+  if (decision.outcome === 'accepted') return { status: 'accepted', eventIds: decision.events.map((event) => event.eventId) };
+  if (decision.outcome === 'duplicate') return { status: 'duplicate', eventIds: decision.eventIds };
+  return { status: 'rejected', code: decision.code, message: decision.message };
 }

@@ -46,6 +46,37 @@ export interface InboxOffset {
   readonly partition: number;
   /** Kafka offsets are int64: kept as a decimal string. */
   readonly nextOffset: string;
+  /**
+   * The last message applied: its offset and a digest of its key and value. On assignment
+   * the consumer reads that message again; a different one means the partition is not the
+   * log this inbox was written from (a recreated topic, another cluster). Absent on rows
+   * written before schema version 21, and after a move past records that are not messages.
+   */
+  readonly lastMessage?: { readonly offset: string; readonly digest: string };
+}
+
+/**
+ * The outcome of one consumed message, kept in Spanner (written with the decision) until it
+ * is acknowledged on the outcomes topic: the Kafka outbox. A crash after the commit and
+ * before the send leaves the row, and the consumer sends it again on its next assignment.
+ */
+export interface KafkaOutcome {
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  /** The consumed message's key, base64 (keys are bytes); null when it had none. */
+  readonly keyBase64: string | null;
+  /** The outcome object as JSON text, as `submit` prints it without `line`. */
+  readonly outcome: string;
+}
+
+/** Outcomes of a partition below `belowOffset` are on the outcomes topic: their rows go. */
+export interface KafkaOutcomesSent {
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly belowOffset: string;
 }
 
 /** What a transaction writes, buffered until commit. */
@@ -54,6 +85,8 @@ export interface LedgerWrites {
   readonly accounts: Account[];
   readonly charges: Charge[];
   readonly inbox?: InboxOffset[];
+  readonly kafkaOutcomes?: KafkaOutcome[];
+  readonly kafkaOutcomesSent?: KafkaOutcomesSent[];
 }
 
 /**
@@ -102,6 +135,8 @@ export interface LedgerStore {
   readAccount(userId: string): Promise<Account | undefined>;
   /** Inbox offsets of a consumer group on a topic, read outside any transaction (to seek on assignment). */
   readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]>;
+  /** Outcomes of a partition not yet acknowledged on the outcomes topic, in offset order. */
+  readKafkaOutcomes(group: string, topic: string, partition: number): Promise<KafkaOutcome[]>;
   close(): Promise<void>;
 }
 

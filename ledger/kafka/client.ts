@@ -8,6 +8,10 @@ import { Kafka, KafkaConfig, logLevel, SASLOptions } from 'kafkajs';
  *   KAFKA_SASL_MECHANISM plain | scram-sha-256 | scram-sha-512, with
  *   KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD
  *   KAFKA_LOG_LEVEL      nothing (default) | error | warn | info | debug: kafkajs' own log, on stderr
+ *   KAFKA_IDEMPOTENT     true (default) | false: the idempotent producer, so that kafkajs
+ *                        retrying a timed-out request cannot append a batch twice. Brokers
+ *                        without it (the embedded kcat broker) need false.
+ *   KAFKA_AUTO_CREATE_TOPICS  true (default) | false: let producers create missing topics
  */
 export interface KafkaSettings {
   readonly brokers: string[];
@@ -15,6 +19,21 @@ export interface KafkaSettings {
   readonly ssl: boolean;
   readonly sasl: SASLOptions | undefined;
   readonly logLevel: logLevel;
+  readonly idempotent: boolean;
+  readonly autoCreateTopics: boolean;
+}
+
+/** The producer options every relay uses: acks=all is per send; one request in flight keeps per-key order. */
+export function producerConfig(settings: Pick<KafkaSettings, 'idempotent' | 'autoCreateTopics'>) {
+  return { idempotent: settings.idempotent, maxInFlightRequests: 1, allowAutoTopicCreation: settings.autoCreateTopics };
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const text = (env[name] ?? '').trim().toLowerCase();
+  if (text === '') return fallback;
+  if (/^(true|1|yes)$/.test(text)) return true;
+  if (/^(false|0|no)$/.test(text)) return false;
+  throw new KafkaSettingsError(`${name} must be true or false, got ${JSON.stringify(env[name])}`);
 }
 
 export class KafkaSettingsError extends Error {}
@@ -53,7 +72,15 @@ export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
   const levelName = (env.KAFKA_LOG_LEVEL ?? 'nothing').toLowerCase();
   const level = LOG_LEVELS[levelName];
   if (level === undefined) throw new KafkaSettingsError(`KAFKA_LOG_LEVEL must be one of ${Object.keys(LOG_LEVELS).join(', ')}`);
-  return { brokers: list, clientId: env.KAFKA_CLIENT_ID || 'spanledger', ssl, sasl, logLevel: level };
+  return {
+    brokers: list,
+    clientId: env.KAFKA_CLIENT_ID || 'spanledger',
+    ssl,
+    sasl,
+    logLevel: level,
+    idempotent: flag(env, 'KAFKA_IDEMPOTENT', true),
+    autoCreateTopics: flag(env, 'KAFKA_AUTO_CREATE_TOPICS', true),
+  };
 }
 
 export function createKafka(settings: KafkaSettings): Kafka {

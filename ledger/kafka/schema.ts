@@ -24,4 +24,39 @@ export const KAFKA_MIGRATIONS: readonly Migration[] = [
       ) PRIMARY KEY (Publisher, Topic)`,
     ],
   },
+  {
+    version: 21,
+    description: 'Kafka inbox: the last applied message of each partition, to recognise the log on assignment',
+    statements: [
+      'ALTER TABLE KafkaInbox ADD COLUMN LastMessageOffset INT64',
+      'ALTER TABLE KafkaInbox ADD COLUMN LastMessageDigest STRING(64)',
+    ],
+  },
+  {
+    version: 22,
+    description: 'Kafka outcomes outbox: the outcome of each consumed message until it is on the outcomes topic',
+    // Interleaved in the inbox row of its partition: written in the same transaction, read
+    // and dropped with it, and `inbox reset` (a delete of the parent) takes them along.
+    statements: [
+      `CREATE TABLE KafkaOutcomes (
+        ConsumerGroup STRING(256) NOT NULL,
+        Topic STRING(256) NOT NULL,
+        KafkaPartition INT64 NOT NULL,
+        KafkaOffset INT64 NOT NULL,
+        MessageKey BYTES(MAX),
+        Outcome STRING(MAX) NOT NULL,
+        CreatedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+      ) PRIMARY KEY (ConsumerGroup, Topic, KafkaPartition, KafkaOffset),
+        INTERLEAVE IN PARENT KafkaInbox ON DELETE CASCADE`,
+    ],
+  },
+  {
+    version: 23,
+    description: 'Kafka publisher: a lease checked before every send, and the partition ends it wrote',
+    statements: [
+      'ALTER TABLE KafkaPublisherCheckpoints ADD COLUMN LeaseOwner STRING(128)',
+      'ALTER TABLE KafkaPublisherCheckpoints ADD COLUMN LeaseExpiresAt TIMESTAMP',
+      'ALTER TABLE KafkaPublisherCheckpoints ADD COLUMN PartitionEnds STRING(MAX)',
+    ],
+  },
 ];

@@ -4,6 +4,7 @@ import {
   comparePositions,
   GlobalPosition,
   InboxOffset,
+  KafkaOutcome,
   LedgerStore,
   LedgerTransaction,
   LedgerWrites,
@@ -42,6 +43,7 @@ export class InMemoryLedgerStore implements LedgerStore {
   private readonly accounts = new Map<string, Account>();
   private readonly charges = new Map<string, Charge>();
   private readonly inbox = new Map<string, InboxOffset>();
+  private readonly outcomes = new Map<string, KafkaOutcome[]>();
   private readonly ordered: StoredEvent[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private lastCommit = '';
@@ -67,7 +69,9 @@ export class InMemoryLedgerStore implements LedgerStore {
     };
     const value = await work(tx);
     const drafts = pending.flatMap((writes) => writes.events);
-    if (pending.every((writes) => writes.events.length + writes.accounts.length + writes.charges.length + (writes.inbox?.length ?? 0) === 0)) {
+    const size = (writes: LedgerWrites) =>
+      writes.events.length + writes.accounts.length + writes.charges.length + (writes.inbox?.length ?? 0) + (writes.kafkaOutcomes?.length ?? 0) + (writes.kafkaOutcomesSent?.length ?? 0);
+    if (pending.every((writes) => size(writes) === 0)) {
       return { value, committedAt: undefined };
     }
     const committedAt = this.clock();
@@ -89,6 +93,15 @@ export class InMemoryLedgerStore implements LedgerStore {
       for (const account of writes.accounts) this.accounts.set(account.userId, account);
       for (const charge of writes.charges) this.charges.set(charge.invoiceId, charge);
       for (const offset of writes.inbox ?? []) this.inbox.set(inboxKey(offset.group, offset.topic, offset.partition), offset);
+      for (const sent of writes.kafkaOutcomesSent ?? []) {
+        const key = inboxKey(sent.group, sent.topic, sent.partition);
+        this.outcomes.set(key, (this.outcomes.get(key) ?? []).filter((outcome) => BigInt(outcome.offset) >= BigInt(sent.belowOffset)));
+      }
+      for (const outcome of writes.kafkaOutcomes ?? []) {
+        const key = inboxKey(outcome.group, outcome.topic, outcome.partition);
+        const list = (this.outcomes.get(key) ?? []).filter((existing) => existing.offset !== outcome.offset);
+        this.outcomes.set(key, [...list, outcome].sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1)));
+      }
     }
     this.ordered.sort((a, b) => comparePositions(positionOf(a), positionOf(b)));
     return { value, committedAt };
@@ -126,6 +139,10 @@ export class InMemoryLedgerStore implements LedgerStore {
 
   async readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]> {
     return [...this.inbox.values()].filter((offset) => offset.group === group && offset.topic === topic).sort((a, b) => a.partition - b.partition);
+  }
+
+  async readKafkaOutcomes(group: string, topic: string, partition: number): Promise<KafkaOutcome[]> {
+    return [...(this.outcomes.get(inboxKey(group, topic, partition)) ?? [])];
   }
 
   async close(): Promise<void> {}

@@ -7,6 +7,7 @@ import {
   comparePositions,
   GlobalPosition,
   InboxOffset,
+  KafkaOutcome,
   LedgerStore,
   LedgerTransaction,
   LedgerWrites,
@@ -32,6 +33,7 @@ import {
   timestampText,
 } from './codec';
 import { SpannerConnection } from './connection';
+import { deleteKeyRange } from './range-delete';
 import { runReadWrite, TransactionObserver } from './transaction';
 import { EVENT_ORDER_SHARDS } from './schema';
 
@@ -117,17 +119,16 @@ class SpannerLedgerTransaction implements LedgerTransaction {
       if (writes.accounts.length > 0) this.tx.upsert('Accounts', writes.accounts.map(accountToRow));
       if (writes.charges.length > 0) this.tx.upsert('Charges', writes.charges.map(chargeToRow));
       if (writes.inbox && writes.inbox.length > 0) {
-        mutations += writes.inbox.length * 5;
-        this.tx.upsert(
-          'KafkaInbox',
-          writes.inbox.map((offset) => ({
-            ConsumerGroup: offset.group,
-            Topic: offset.topic,
-            KafkaPartition: String(offset.partition),
-            NextOffset: offset.nextOffset,
-            UpdatedAt: 'spanner.commit_timestamp()',
-          })),
-        );
+        mutations += writes.inbox.length * 7;
+        this.tx.upsert('KafkaInbox', writes.inbox.map(inboxToRow));
+      }
+      for (const sent of writes.kafkaOutcomesSent ?? []) {
+        mutations += 1;
+        deleteKeyRange(this.tx, 'KafkaOutcomes', [sent.group, sent.topic, String(sent.partition)], '0', sent.belowOffset);
+      }
+      if (writes.kafkaOutcomes && writes.kafkaOutcomes.length > 0) {
+        mutations += writes.kafkaOutcomes.length * 7;
+        this.tx.upsert('KafkaOutcomes', writes.kafkaOutcomes.map(outcomeToRow));
       }
     }
     // The emulator does not enforce Spanner's per-commit mutation limit; production would
@@ -249,9 +250,50 @@ export class SpannerLedgerStore implements LedgerStore {
     }
   }
 
+  async readKafkaOutcomes(group: string, topic: string, partition: number): Promise<KafkaOutcome[]> {
+    const [rows] = await this.connection.database.table('KafkaOutcomes').read({
+      ranges: [{ startClosed: [group, topic, String(partition)], endClosed: [group, topic, String(partition)] }],
+      columns: ['KafkaOffset', 'MessageKey', 'Outcome'],
+      ...READ_JSON,
+      ...this.connection.queryOptions,
+    });
+    return (rows as unknown as Row[]).map((row) => ({
+      group,
+      topic,
+      partition,
+      offset: int64(row.KafkaOffset).toString(),
+      keyBase64: row.MessageKey === null || row.MessageKey === undefined ? null : Buffer.from(row.MessageKey as Buffer).toString('base64'),
+      outcome: String(row.Outcome),
+    }));
+  }
+
   async close(): Promise<void> {
     await this.connection.close();
   }
+}
+
+function inboxToRow(offset: InboxOffset): Row {
+  return {
+    ConsumerGroup: offset.group,
+    Topic: offset.topic,
+    KafkaPartition: String(offset.partition),
+    NextOffset: offset.nextOffset,
+    LastMessageOffset: offset.lastMessage?.offset ?? null,
+    LastMessageDigest: offset.lastMessage?.digest ?? null,
+    UpdatedAt: 'spanner.commit_timestamp()',
+  };
+}
+
+function outcomeToRow(outcome: KafkaOutcome): Row {
+  return {
+    ConsumerGroup: outcome.group,
+    Topic: outcome.topic,
+    KafkaPartition: String(outcome.partition),
+    KafkaOffset: outcome.offset,
+    MessageKey: outcome.keyBase64 === null ? null : Buffer.from(outcome.keyBase64, 'base64'),
+    Outcome: outcome.outcome,
+    CreatedAt: 'spanner.commit_timestamp()',
+  };
 }
 
 async function readInboxOffsets(
@@ -263,9 +305,13 @@ async function readInboxOffsets(
   // A key-prefix range read, not a query: on the emulator a query scans, a read seeks.
   const [rows] = await reader.read('KafkaInbox', {
     ranges: [{ startClosed: [group, topic], endClosed: [group, topic] }],
-    columns: ['KafkaPartition', 'NextOffset'],
+    columns: ['KafkaPartition', 'NextOffset', 'LastMessageOffset', 'LastMessageDigest'],
     ...READ_JSON,
     ...connection.queryOptions,
   });
-  return (rows as unknown as Row[]).map((row) => ({ group, topic, partition: smallInt(row.KafkaPartition), nextOffset: int64(row.NextOffset).toString() }));
+  return (rows as unknown as Row[]).map((row) => {
+    const offset: InboxOffset = { group, topic, partition: smallInt(row.KafkaPartition), nextOffset: int64(row.NextOffset).toString() };
+    if (row.LastMessageOffset === null || row.LastMessageOffset === undefined || row.LastMessageDigest === null || row.LastMessageDigest === undefined) return offset;
+    return { ...offset, lastMessage: { offset: int64(row.LastMessageOffset).toString(), digest: String(row.LastMessageDigest) } };
+  });
 }

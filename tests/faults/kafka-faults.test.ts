@@ -1,5 +1,4 @@
 import { seededRandom } from '../../scripts/prng';
-import { ChildProcess, spawn } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
 import { RunningBroker, startKafkaBroker } from '../../emulator';
 import { CommandHandler } from '../../ledger/core/handler';
@@ -7,7 +6,8 @@ import { readCheckpoint } from '../../ledger/kafka/publisher';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
 import { chargeWire, depositWire } from '../support/commands';
-import { ensureCliBuilt, kafkaBrokers, produceCommands, readTopic, SPANLEDGER_BIN, testKafka, uniqueTopic } from '../support/kafka';
+import { ensureCliBuilt, kafkaBrokers, produceCommands, readTopic, testKafka, uniqueTopic } from '../support/kafka';
+import { killSpawned, spawnSpanledger } from '../support/cli';
 import { cliEnv, freshConnection } from '../support/spanner';
 
 /**
@@ -20,26 +20,7 @@ jest.setTimeout(SOAK ? 900_000 : 180_000);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-
-interface Child {
-  readonly process: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
-}
-
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-function spawnCli(args: string[], env: NodeJS.ProcessEnv): Child {
-  const child = spawn(process.execPath, [SPANLEDGER_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return { process: child, exited: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))) };
-}
+afterAll(killSpawned);
 
 async function scalar(connection: SpannerConnection, sql: string): Promise<number> {
   const [rows] = await connection.database.run({ sql: `SELECT CAST((${sql}) AS STRING) AS N`, json: true });
@@ -92,7 +73,7 @@ describe('consumer SIGKILLed at random points', () => {
     const killedAt: number[] = [];
     const args = ['consume', '--topic', topic, '--group', group, '--until-idle', '--session-timeout-ms', '6000', '--json', '--batch-size', '10'];
     for (const threshold of thresholds) {
-      const child = spawnCli(args, env);
+      const child = spawnSpanledger(args, env);
       for (;;) {
         const events = await scalar(connection, 'SELECT COUNT(*) FROM Events');
         if (events >= threshold) break;
@@ -108,7 +89,7 @@ describe('consumer SIGKILLed at random points', () => {
     process.stderr.write(`consumer kills (seed ${seed}) at events ${killedAt.join(', ')} of ${totalEvents}\n`);
     expect(killedAt.every((events) => events > 0 && events < totalEvents)).toBe(true);
 
-    const last = await spawnCli(args, env).exited;
+    const last = await spawnSpanledger(args, env).exited;
     expect(last.stderr).not.toMatch(/unexpected failure/);
     expect(last.code).toBe(0);
     const summary = JSON.parse(last.stdout.trim()) as { duplicate: number; invalid: number; stoppedBy: string };
@@ -157,7 +138,7 @@ describe('publisher SIGKILLed mid-batch', () => {
     const env = cliEnv(connection, { KAFKA_BROKERS: kafkaBrokers() });
     const args = ['publish', '--topic', topic, '--name', 'faults', '--batch-size', String(batchSize), '--json'];
 
-    const child = spawnCli(args, env);
+    const child = spawnSpanledger(args, env);
     // Kill after the second checkpoint, with the third batch being sent or checkpointed.
     for (;;) {
       const checkpoint = await readCheckpoint(connection, 'faults', topic);
@@ -170,7 +151,7 @@ describe('publisher SIGKILLed mid-batch', () => {
     const checkpointed = (await readCheckpoint(connection, 'faults', topic)).publishedEvents;
     expect(checkpointed).toBeLessThan(totalEvents);
 
-    const rerun = await spawnCli([...args, '--until-idle'], env).exited;
+    const rerun = await spawnSpanledger([...args, '--until-idle'], env).exited;
     expect(rerun.stderr).not.toMatch(/"level":"(error|fatal)"|unexpected failure|spanledger: /);
     expect(rerun.code).toBe(0);
     const summary = JSON.parse(rerun.stdout.trim()) as { published: number; publishedTotal: number };
@@ -251,13 +232,13 @@ describe('the broker stopped under a running consumer', () => {
     const total = 4000;
     const partitions = 4;
     // Message i: a deposit for its own user, on partition i % 4, so its offset is floor(i / 4).
-    const messages = Array.from({ length: total }, (_, i) => ({ partition: i % partitions, value: JSON.stringify(depositWire(`br-user-${i}`, i, '1000000')) }));
+    const messages = Array.from({ length: total }, (_, i) => ({ partition: i % partitions, key: `br-user-${i}`, value: JSON.stringify(depositWire(`br-user-${i}`, i, '1000000')) }));
     for (let start = 0; start < total; start += 1000) await producer.send({ topic, acks: -1, messages: messages.slice(start, start + 1000) });
     await producer.disconnect();
 
     const env = cliEnv(connection, { KAFKA_BROKERS: broker.brokers, SPANLEDGER_BONUS_BPS: '0' });
     const group = `ledger-${topic}`;
-    const child = spawnCli(['consume', '--topic', topic, '--group', group, '--session-timeout-ms', '6000', '--json', '--batch-size', '10'], env);
+    const child = spawnSpanledger(['consume', '--topic', topic, '--group', group, '--session-timeout-ms', '6000', '--json', '--batch-size', '10'], env);
     for (;;) {
       if ((await scalar(connection, 'SELECT COUNT(*) FROM Events')) >= 300) break;
       const early = await Promise.race([child.exited, sleep(25).then(() => undefined)]);

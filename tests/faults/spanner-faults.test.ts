@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,8 @@ import { migrate } from '../../ledger/spanner/migrate';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
 import { runReadWrite } from '../../ledger/spanner/transaction';
 import { adjustWire, depositWire } from '../support/commands';
-import { ensureCliBuilt, SPANLEDGER_BIN } from '../support/kafka';
+import { ensureCliBuilt } from '../support/kafka';
+import { spawnSpanledger } from '../support/cli';
 import { emulatorHost, freshConnection, freshDatabaseId } from '../support/spanner';
 
 /**
@@ -174,24 +175,6 @@ describe('ABORTED re-runs under contention', () => {
   });
 });
 
-interface Child {
-  readonly process: ChildProcess;
-  stdout(): string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
-}
-
-function spawnCli(args: string[], env: NodeJS.ProcessEnv): Child {
-  const child = spawn(process.execPath, [SPANLEDGER_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return {
-    process: child,
-    stdout: () => stdout,
-    exited: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))),
-  };
-}
 
 /**
  * The emulator is in-memory: killing it loses every database. A variant "the emulator dies
@@ -272,7 +255,7 @@ describe('the emulator killed under a running submit', () => {
     const { file, lines } = crashFile();
 
     const first = await privateEmulator();
-    const child = spawnCli(['submit', file], envFor(first.emulator, first.connection));
+    const child = spawnSpanledger(['submit', file], envFor(first.emulator, first.connection));
     children.push(child.process);
     // Kill once the first chunk (1,000 lines) is reported: the second is in flight.
     const deadline = Date.now() + 60_000;
@@ -309,7 +292,7 @@ describe('the emulator killed under a running submit', () => {
 
     // A fresh emulator knows nothing: the whole file applies again.
     const second = await privateEmulator();
-    const rerun = spawnCli(['submit', file], envFor(second.emulator, second.connection));
+    const rerun = spawnSpanledger(['submit', file], envFor(second.emulator, second.connection));
     children.push(rerun.process);
     const done = await rerun.exited;
     expect(done.stderr).toBe('');

@@ -42,6 +42,7 @@ function consumeInProcess(topic: string, group: string): Promise<ConsumeSummary>
     untilIdle: true,
     sessionTimeoutMs: 6000,
     bonusRateBps: 0,
+    idempotentProducer: false,
   });
 }
 

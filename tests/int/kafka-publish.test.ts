@@ -32,6 +32,7 @@ function publishOnce(topic: string) {
     publisher: 'test',
     batchSize: 37,
     untilIdle: true,
+    idempotentProducer: false,
   });
 }
 

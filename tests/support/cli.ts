@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -29,4 +29,36 @@ export function jsonOutputLines(stdout: string): Record<string, unknown>[] {
     .split('\n')
     .filter((line) => line.trim() !== '')
     .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+export interface CliChild {
+  readonly process: ChildProcess;
+  /** Output so far. */
+  stdout(): string;
+  stderr(): string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+const started = new Set<ChildProcess>();
+
+/** Starts the built CLI as a long-running child (consume, publish, projections run --follow). */
+export function spawnSpanledger(args: readonly string[], env: NodeJS.ProcessEnv): CliChild {
+  const child = spawn(process.execPath, [BIN, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code, signal) => {
+      started.delete(child);
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  return { process: child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** SIGKILLs every child spawnSpanledger started that still runs (a test file's afterAll). */
+export function killSpawned(): void {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }

@@ -34,7 +34,11 @@ function exportStack(stack: LocalStack): void {
   // server (a request to a link-local address) and prints MetadataLookupWarning.
   if (!process.env.METADATA_SERVER_DETECTION) setEnv(stack, 'METADATA_SERVER_DETECTION', 'none');
   if (stack.spanner) setEnv(stack, 'SPANNER_EMULATOR_HOST', stack.spanner.host);
-  if (stack.kafka) setEnv(stack, 'KAFKA_BROKERS', stack.kafka.brokers);
+  if (stack.kafka) {
+    setEnv(stack, 'KAFKA_BROKERS', stack.kafka.brokers);
+    // The embedded kcat broker has no idempotent producer (no InitProducerId from a controller).
+    if (!process.env.KAFKA_IDEMPOTENT) setEnv(stack, 'KAFKA_IDEMPOTENT', 'false');
+  }
 }
 
 function setEnv(stack: LocalStack, name: string, value: string): void {

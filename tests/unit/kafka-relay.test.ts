@@ -1,0 +1,122 @@
+import { KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
+import { brokerErrorType, explainSendFailure, messageCommand } from '../../ledger/kafka/dead-letters';
+import { consumedTo, messageDigest, partitionLag, partitionStart } from '../../ledger/kafka/inbox';
+import { checkTopics, ConsumeSettingsError } from '../../ledger/kafka/consumer';
+import { shrunkPartitions } from '../../ledger/kafka/publisher-checkpoint';
+import { depositWire, toJsonText } from './support/fixtures';
+
+/** The relays' decisions that need no broker: where a partition starts, idleness, keys, causes. */
+const row = (nextOffset: string, lastMessage?: { offset: string; digest: string }) => ({ group: 'g', topic: 't', partition: 2, nextOffset, ...(lastMessage ? { lastMessage } : {}) });
+const offsets = (low: bigint, high: bigint) => ({ partition: 2, low, high });
+
+describe('partitionStart', () => {
+  test('no inbox row: from the first offset the partition still has (a new database, a restore into one)', () => {
+    expect(partitionStart(undefined, offsets(3n, 10n))).toEqual({ kind: 'from', offset: 3n, why: 'no-inbox' });
+  });
+
+  test('the partition ends below the inbox: another log, whatever is on it', () => {
+    expect(partitionStart(row('4'), offsets(0n, 2n))).toMatchObject({ kind: 'different-log', reason: expect.stringMatching(/ends at offset 2, but its inbox says offsets up to 3/) });
+  });
+
+  test('the last applied message still there: find it again first', () => {
+    expect(partitionStart(row('4', { offset: '3', digest: 'd' }), offsets(0n, 9n))).toEqual({ kind: 'verify', offset: 3n, digest: 'd', next: 4n });
+  });
+
+  test('retention moved the log start past the inbox: go on from there, and say what was lost', () => {
+    expect(partitionStart(row('4', { offset: '3', digest: 'd' }), offsets(7n, 9n))).toEqual({ kind: 'from', offset: 7n, why: 'gap', gap: { from: 4n, to: 7n } });
+  });
+
+  test('a row written before the fingerprint existed: from the inbox offset', () => {
+    expect(partitionStart(row('4'), offsets(0n, 4n))).toEqual({ kind: 'from', offset: 4n, why: 'inbox' });
+  });
+});
+
+describe('idleness and lag are measured against what can still be fetched', () => {
+  test.each([
+    ['caught up', row('10'), offsets(0n, 10n), 0n],
+    ['behind', row('7'), offsets(0n, 10n), 3n],
+    ['no row, empty partition', undefined, offsets(0n, 0n), 0n],
+    ['no row, messages waiting', undefined, offsets(0n, 5n), 5n],
+    ['retention truncated everything after the inbox', row('4'), offsets(10n, 10n), 0n],
+    ['retention truncated part of it', row('4'), offsets(8n, 10n), 2n],
+  ])('%s', (_name, inbox, partition, lag) => {
+    expect(partitionLag(inbox, partition)).toBe(lag);
+    expect(consumedTo(inbox, partition) >= partition.high).toBe(lag === 0n);
+  });
+});
+
+describe('messageDigest', () => {
+  test('tells key and value apart, and null from empty', () => {
+    const digests = [
+      messageDigest({ key: Buffer.from('ab'), value: Buffer.from('c') }),
+      messageDigest({ key: Buffer.from('a'), value: Buffer.from('bc') }),
+      messageDigest({ key: null, value: Buffer.from('abc') }),
+      messageDigest({ key: Buffer.from(''), value: Buffer.from('abc') }),
+    ];
+    expect(new Set(digests).size).toBe(4);
+    expect(messageDigest({ key: Buffer.from('a'), value: Buffer.from('bc') })).toBe(digests[1]);
+  });
+});
+
+describe('messageCommand: the keying rule', () => {
+  const value = Buffer.from(toJsonText(depositWire({ userId: 'user-1' })));
+  test('keyed by its userId: a command', () => {
+    expect(messageCommand({ key: Buffer.from('user-1'), value })).toMatchObject({ ok: true, command: { userId: 'user-1' } });
+  });
+  test.each([
+    ['another key', Buffer.from('inv-1'), /^message has key "inv-1"; it must be keyed by the command's userId "user-1"/],
+    ['no key', null, /^message has no key/],
+    ['a key that is not UTF-8', Buffer.from([0xff]), /^message has a key that is not UTF-8/],
+  ])('%s: KEY_MISMATCH', (_name, key, message) => {
+    expect(messageCommand({ key, value })).toEqual({ ok: false, reason: { code: 'KEY_MISMATCH', message: expect.stringMatching(message) } });
+  });
+  test('an invalid command is INVALID_COMMAND whatever its key', () => {
+    expect(messageCommand({ key: null, value: Buffer.from('{"type":"deposit"') })).toMatchObject({ ok: false, reason: { code: 'INVALID_COMMAND' } });
+  });
+});
+
+describe('a failed send names its cause', () => {
+  // kafkajs builds these from the broker's error table entry ({ type, code, retriable, message }).
+  const protocolError = (type: string) => new KafkaJSProtocolError(Object.assign(new Error(`broker says ${type}`), { type, code: 3, retriable: false }));
+
+  test('through kafkajs\'s retry wrapper, the broker\'s error type is found', () => {
+    const wrapped = new KafkaJSNumberOfRetriesExceeded(protocolError('UNKNOWN_TOPIC_OR_PARTITION'), { retryCount: 5, retryTime: 100 });
+    expect(brokerErrorType(wrapped)).toBe('UNKNOWN_TOPIC_OR_PARTITION');
+    expect(explainSendFailure('payments.dlq', wrapped)).toMatch(/^topic payments.dlq does not exist and the brokers do not create topics on first use/);
+  });
+
+  test.each([
+    ['TOPIC_AUTHORIZATION_FAILED', /not allowed to write to topic t.dlq/],
+    ['CLUSTER_AUTHORIZATION_FAILED', /KAFKA_IDEMPOTENT=false/],
+    ['MESSAGE_TOO_LARGE', /too large/],
+    ['SOME_OTHER_ERROR', /^SOME_OTHER_ERROR: broker says SOME_OTHER_ERROR$/],
+  ])('%s', (type, message) => {
+    expect(explainSendFailure('t.dlq', protocolError(type))).toMatch(message);
+  });
+
+  test('a connection failure has no broker error type: the caller calls it unreachable', () => {
+    expect(brokerErrorType(new Error('connect ECONNREFUSED'))).toBeUndefined();
+  });
+});
+
+describe('checkTopics', () => {
+  test.each([
+    ['payments', 'payments', undefined, /dead-letter topic must differ from the command topic/],
+    ['payments', 'payments.dlq', 'payments', /outcomes topic must differ from the command topic/],
+    ['payments', 'payments.dlq', 'payments.dlq', /outcomes topic must differ from the dead-letter topic/],
+  ])('%s / %s / %s is refused', (topic, dlq, outcomes, message) => {
+    expect(() => checkTopics(topic, dlq, outcomes)).toThrow(ConsumeSettingsError);
+    expect(() => checkTopics(topic, dlq, outcomes)).toThrow(message);
+  });
+  test('three different topics are fine', () => {
+    expect(() => checkTopics('payments', 'payments.dlq', 'payments.outcomes')).not.toThrow();
+  });
+});
+
+describe('shrunkPartitions: a recreated events topic', () => {
+  test('a partition whose end is below what the publisher wrote there is named', () => {
+    const checkpoint = { position: null, publishedEvents: 9, partitionEnds: { '0': '5', '1': '4' } };
+    expect(shrunkPartitions(checkpoint, new Map([[0, 5n], [1, 0n]]))).toEqual([{ partition: 1, high: 0n, wrote: 4n }]);
+    expect(shrunkPartitions(checkpoint, new Map([[0, 7n], [1, 4n]]))).toEqual([]);
+  });
+});
