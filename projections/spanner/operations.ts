@@ -5,6 +5,7 @@ import { LIMITS } from '../../ledger/core/limits';
 import { comparePositions, GlobalPosition, LedgerStore, positionOf } from '../../ledger/core/store';
 import { ACCOUNT_COLUMNS, accountFromRow, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
+import { deleteKeyPrefix } from '../../ledger/spanner/range-delete';
 import { runReadWrite } from '../../ledger/spanner/transaction';
 import {
   balanceRowJson,
@@ -59,16 +60,9 @@ async function countEventsAt(connection: SpannerConnection, readTimestamp: strin
   }
 }
 
-/**
- * Deletes every row of one generation of a view. The client's deleteRows takes keys only, so
- * the one range-delete mutation (KeySet.ranges over the Generation prefix) is queued on the
- * transaction directly; one mutation whatever the number of rows, no DML.
- */
+/** Deletes every row of one generation of a view: one range-delete mutation, whatever the number of rows. */
 function deleteGeneration(tx: object, table: string, generation: number): void {
-  const queued = (tx as { _queuedMutations?: unknown[] })._queuedMutations;
-  if (!Array.isArray(queued)) throw new Error('this @google-cloud/spanner version does not expose queued mutations; cannot range-delete');
-  const bound = { values: [{ stringValue: String(generation) }] };
-  queued.push({ delete: { table, keySet: { ranges: [{ startClosed: bound, endClosed: bound }] } } });
+  deleteKeyPrefix(tx, table, [String(generation)]);
 }
 
 /**
