@@ -18,6 +18,7 @@ export function balanceJson(account: Account): Record<string, string | number> {
     chargesMicroUsd: account.chargesMicroUsd.toString(),
     pendingMicroUsd: account.pendingMicroUsd.toString(),
     adjustmentsMicroUsd: account.adjustmentsMicroUsd.toString(),
+    openInvoicesMicroUsd: account.openInvoicesMicroUsd.toString(),
     version: account.version,
   };
 }
@@ -47,6 +48,7 @@ export async function balance(io: CliIo, userId: string, flags: BalanceFlags): P
     ['charges', -account.chargesMicroUsd],
     ['pending charges', -account.pendingMicroUsd],
     ['adjustments', account.adjustmentsMicroUsd],
+    ['still due on open invoices', account.openInvoicesMicroUsd],
   ];
   writeLine(io.stdout, `user ${userId}`);
   writeLine(io.stdout, renderTable(['', 'USD'], rows.map(([label, amount]) => [label, formatUsd(amount)]), new Set([1])));

@@ -1,5 +1,5 @@
 import type { ConsumeSummary } from '../ledger/kafka/consumer';
-import { bonusRateFromEnv } from './config';
+import { balanceThresholdsFromEnv, bonusRateFromEnv } from './config';
 import { ConnectionFlags, explainSpannerError, openConnection, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
@@ -63,6 +63,7 @@ export function renderConsumeSummary(summary: ConsumeSummary): string {
 
 export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode> {
   const bonusRateBps = bonusRateFromEnv(io.env);
+  const balanceThresholdsMicroUsd = balanceThresholdsFromEnv(io.env);
   const settings = await kafkaSettings(io);
   if (flags.topic.trim() === '') throw new CliError('--topic must not be empty', EXIT.invalid);
   const { createKafka } = await import('../ledger/kafka/client');
@@ -92,6 +93,7 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
       batchSize: flags.batchSize,
       partitionsConcurrently: flags.partitionsConcurrently,
       bonusRateBps,
+      balanceThresholdsMicroUsd,
       signal: stop.signal,
       logger,
       observer: {

@@ -4,10 +4,11 @@ import { CliIo, writeLine } from './io';
 
 export async function dbMigrate(io: CliIo, flags: ConnectionFlags & { json?: boolean }): Promise<ExitCode> {
   const { migrate } = await import('../ledger/spanner/migrate');
+  const { MIGRATIONS } = await import('../app/schema');
   const { describeTarget } = await import('../ledger/spanner/connection');
   const connection = openConnection(io, flags);
   try {
-    const report = await migrate(connection);
+    const report = await migrate(connection, MIGRATIONS);
     if (flags.json) {
       writeLine(io.stdout, JSON.stringify(report));
     } else {

@@ -27,9 +27,10 @@ export async function devUp(io: CliIo, flags: ConnectionFlags & { json?: boolean
 
   const { connect, settingsFromEnv } = await import('../ledger/spanner/connection');
   const { migrate } = await import('../ledger/spanner/migrate');
+  const { MIGRATIONS } = await import('../app/schema');
   const connection = connect(settingsFromEnv(io.env, { emulatorHost: spanner.host, projectId: flags.project, instanceId: flags.instance, databaseId: flags.database }));
   try {
-    await migrate(connection);
+    await migrate(connection, MIGRATIONS);
   } finally {
     await connection.close();
   }

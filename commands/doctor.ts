@@ -4,6 +4,7 @@ import { canConnect } from '../emulator/process';
 import type { KafkaSettings } from '../ledger/kafka/client';
 import type { SpannerConnection } from '../ledger/spanner/connection';
 import type { SpannerLedgerStore } from '../ledger/spanner/store';
+import { PROJECTION_NAMES } from '../projections/core/projection';
 import { kafkaSettings } from './consume';
 import { ConnectionFlags, openConnection, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
@@ -70,7 +71,7 @@ export async function runDoctor(io: CliIo, flags: DoctorFlags): Promise<DoctorRe
   const target = settings.emulatorHost ? `emulator ${settings.emulatorHost}` : 'Cloud Spanner';
   const dbPath = `${settings.projectId}/${settings.instanceId}/${settings.databaseId}`;
 
-  const spannerChecks = ['spanner.reachable', 'spanner.instance', 'spanner.database', 'schema.version', 'projections.balances', 'projections.transactions', 'views.accounts', 'kafka.inbox', 'kafka.publishers'];
+  const spannerChecks = ['spanner.reachable', 'spanner.instance', 'spanner.database', 'schema.version', ...PROJECTION_NAMES.map((name) => `projections.${name}`), 'views.accounts', 'kafka.inbox', 'kafka.publishers'];
   let connection: SpannerConnection | undefined;
   let store: SpannerLedgerStore | undefined;
   let blocked: string | undefined;
@@ -120,7 +121,7 @@ export async function runDoctor(io: CliIo, flags: DoctorFlags): Promise<DoctorRe
 
   if (!blocked && connection) {
     const { schemaVersionOf } = await import('../ledger/spanner/migrate');
-    const { LATEST_SCHEMA_VERSION, MIGRATIONS } = await import('../ledger/spanner/schema');
+    const { LATEST_SCHEMA_VERSION, MIGRATIONS } = await import('../app/schema');
     try {
       const version = await withTimeout(schemaVersionOf(connection), timeoutMs, 'schema version');
       if (version === LATEST_SCHEMA_VERSION) checks.push(ok('schema.version', `schema version ${version} (latest, ${MIGRATIONS.length} migrations)`));

@@ -3,7 +3,7 @@ import { CliError, EXIT } from './errors';
 import { OBSERVABILITY_HELP, withMetrics } from './kafka-commands';
 import { Action, positiveInteger, Run, withConnection } from './program-kit';
 
-const PROJECTION_CHOICES = ['balances', 'transactions'];
+const PROJECTION_CHOICES = ['balances', 'transactions', 'invoices'];
 
 function projectionName(text: string): string {
   if (!PROJECTION_CHOICES.includes(text)) throw new CliError(`--projection must be one of ${PROJECTION_CHOICES.join(', ')}, got ${JSON.stringify(text)}`, EXIT.invalid);
@@ -32,6 +32,26 @@ Examples:
   $ spanledger transactions 3f1c0a2e-user --json --limit 10`,
     )
     .action(run(async () => (await import('./transactions')).transactions as Action));
+
+  withConnection(program.command('invoices'))
+    .description("Show a user's invoices (open, paid, void) with their payments, oldest first")
+    .argument('<userId>', 'the user')
+    .addOption(new Option('--status <status>', 'only invoices with this status').choices(['open', 'paid', 'void']))
+    .option('--json', 'print ONE JSON object: {"userId","invoices":[{invoiceId,status,amountMicroUsd,paidMicroUsd,remainingMicroUsd,description,openedAt,closedAt?,payments:[{eventId,amountMicroUsd,occurredAt}]}]}')
+    .option('--stale', 'read the view as it is, without catching it up first')
+    .addHelpText(
+      'after',
+      `
+The ledger pays open invoices from the token balance itself, in the transaction of the
+command that made money available: oldest first (opened at, then invoice ID), each payment
+min(what is still due, the available balance rounded down to whole cents).
+Unless --stale, the view is caught up with the log first (read-your-writes).
+
+Examples:
+  $ spanledger invoices 3f1c0a2e-user
+  $ spanledger invoices 3f1c0a2e-user --status open --json`,
+    )
+    .action(run(async () => (await import('./invoices')).invoices as Action));
 
   const projections = program.command('projections').description('Read-side views: run the projector, rebuild, verify, status');
   withMetrics(withConnection(projections.command('run')))

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { CommandHandler, CommandOutcome } from '../ledger/core/handler';
 import { LIMITS } from '../ledger/core/limits';
-import { bonusRateFromEnv } from './config';
+import { balanceThresholdsFromEnv, bonusRateFromEnv } from './config';
 import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
 import { EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
@@ -72,7 +72,7 @@ async function* nonEmptyLines(input: NodeJS.ReadableStream): AsyncGenerator<Subm
 }
 
 export async function submit(io: CliIo, file: string | undefined, flags: SubmitFlags): Promise<ExitCode> {
-  const handler = new CommandHandler(openStore(io, flags), { bonusRateBps: bonusRateFromEnv(io.env), batchSize: flags.batchSize });
+  const handler = new CommandHandler(openStore(io, flags), { bonusRateBps: bonusRateFromEnv(io.env), balanceThresholdsMicroUsd: balanceThresholdsFromEnv(io.env), batchSize: flags.batchSize });
   const input = file === undefined || file === '-' ? io.stdin : createReadStream(file);
   const statuses = new Set<CommandOutcome['status']>();
   let chunk: SubmitLine[] = [];

@@ -90,9 +90,10 @@ if (require.main === module) {
   void (async () => {
     const { connect, settingsFromEnv } = await import('../ledger/spanner/connection');
     const { migrate } = await import('../ledger/spanner/migrate');
+    const { MIGRATIONS } = await import('../app/schema');
     const connection = connect(settingsFromEnv(process.env, { databaseId: process.env.SPANNER_DATABASE_ID ?? `bench${Date.now().toString(36)}` }));
     try {
-      await migrate(connection);
+      await migrate(connection, MIGRATIONS);
       console.log(JSON.stringify({ rebuild: await benchRebuild(connection), rawInsertCeiling: await benchRawInsertCeiling(connection) }));
     } finally {
       await connection.close();

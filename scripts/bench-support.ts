@@ -1,6 +1,7 @@
 import { sha256Hex } from '../ledger/core/canonical';
 import { connect, SpannerConnection, settingsFromEnv } from '../ledger/spanner/connection';
 import { migrate } from '../ledger/spanner/migrate';
+import { MIGRATIONS } from '../app/schema';
 
 /** Shared pieces of the benchmarks: fresh databases and realistic deposit commands. */
 let databases = 0;
@@ -8,7 +9,7 @@ let databases = 0;
 export async function freshBenchDatabase(emulatorHost: string, label: string): Promise<SpannerConnection> {
   databases++;
   const connection = connect(settingsFromEnv({}, { emulatorHost, databaseId: `bench-${label}-${databases}-${process.pid}`.slice(0, 30) }));
-  await migrate(connection);
+  await migrate(connection, MIGRATIONS);
   return connection;
 }
 

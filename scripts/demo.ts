@@ -4,19 +4,21 @@ import { sha256Hex } from '../ledger/core/canonical';
 import { formatUsd } from '../ledger/core/money';
 import { connect, settingsFromEnv } from '../ledger/spanner/connection';
 import { migrate } from '../ledger/spanner/migrate';
+import { MIGRATIONS } from '../app/schema';
 import { SpannerLedgerStore } from '../ledger/spanner/store';
 import { consumeCommands, ConsumeSummary } from '../ledger/kafka/consumer';
 import { publishEvents } from '../ledger/kafka/publisher';
-import { rebuild, verify } from '../projections/spanner/operations';
+import { readInvoices, rebuild, verify } from '../projections/spanner/operations';
 import { renderTable } from '../commands/io';
 import { findKcat, KcatNotFoundError, startKafkaBroker, startSpannerEmulator } from '../emulator';
 
 /**
  * `npm run demo`: the main job, end to end, on the embedded local stack.
  *
- * Starts the Spanner emulator and the kcat Kafka broker, migrates, feeds a realistic stream
- * of payments through Kafka (hundreds of token deposits on both chains, duplicates, a few
- * malformed messages), charges invoices (full, partial, pending then settled or failed),
+ * Starts the Spanner emulator and the kcat Kafka broker, migrates, opens last month's storage
+ * invoices, feeds a realistic stream of payments through Kafka (hundreds of token deposits on
+ * both chains, duplicates, a few malformed messages) that pay those invoices as they come,
+ * charges cards (full, partial, pending then settled or failed),
  * replays the whole stream once more, rebuilds and verifies the projections, publishes the
  * ledger's events to Kafka, prints a summary, and stops everything it started.
  *
@@ -25,6 +27,8 @@ import { findKcat, KcatNotFoundError, startKafkaBroker, startSpannerEmulator } f
 const USERS = 24;
 const DEPOSITS = 360;
 const TOPIC = 'payments';
+/** Storj upgrades a user to the paid tier once their balance reaches $10. */
+const UPGRADE_THRESHOLD = 10_000_000n;
 const EVENTS_TOPIC = 'ledger-events';
 
 
@@ -72,7 +76,22 @@ function paymentStream(random: () => number): Message[] {
   return messages;
 }
 
-/** Invoices at the end of the month: full charges, partial ones, pending ones settled or failed. */
+/**
+ * Last month's storage invoices, opened before this month's deposits arrive: the ledger pays
+ * them from the token balance as the deposits come in, partly when a deposit is short.
+ */
+function storageInvoices(random: () => number): Message[] {
+  const messages: Message[] = [];
+  for (let n = 0; n < USERS; n += 3) {
+    const user = userId(n);
+    const amount = (60 + Math.floor(random() * 140)) * 1_000_000 + Math.floor(random() * 100) * 10_000 + 1;
+    const invoice = { type: 'openInvoice', userId: user, invoiceId: `storage_2026_10_${user}`, amountMicroUsd: String(amount), occurredAt: at(-120 - n), description: 'storage and egress, October 2026' };
+    messages.push({ key: user, value: JSON.stringify(invoice) });
+  }
+  return messages;
+}
+
+/** Card charges at the end of the month: full charges, partial ones, pending ones settled or failed. */
 function invoiceStream(random: () => number): Message[] {
   const messages: Message[] = [];
   for (let n = 0; n < USERS; n++) {
@@ -122,10 +141,11 @@ async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'spanledger-demo', brokers: broker.brokers.split(','), logLevel: logLevel.NOTHING });
   try {
     say(`emulator ${emulator.host}, brokers ${broker.brokers}`);
-    const migrated = await migrate(connection);
+    const migrated = await migrate(connection, MIGRATIONS);
     say(`database migrated to schema version ${migrated.schemaVersion}`);
     const store = new SpannerLedgerStore(connection);
     const random = seededRandom(20261127);
+    const storage = storageInvoices(random);
     const payments = paymentStream(random);
     const invoices = invoiceStream(random);
 
@@ -135,17 +155,29 @@ async function main(): Promise<void> {
       for (let i = 0; i < messages.length; i += 500) await producer.send({ topic: TOPIC, acks: -1, messages: messages.slice(i, i + 500) });
     };
     const consume = () =>
-      consumeCommands(kafka, store, { topic: TOPIC, group: 'spanledger-demo', untilIdle: true, idempotentProducer: false, sessionTimeoutMs: 10_000, bonusRateBps: 1000, log: () => undefined });
+      consumeCommands(kafka, store, {
+        topic: TOPIC,
+        group: 'spanledger-demo',
+        untilIdle: true,
+        idempotentProducer: false,
+        sessionTimeoutMs: 10_000,
+        bonusRateBps: 1000,
+        balanceThresholdsMicroUsd: [UPGRADE_THRESHOLD],
+        log: () => undefined,
+      });
 
     let summary: ConsumeSummary | undefined;
+    say(`producing ${storage.length} storage invoices of last month, to be paid from the token balance`);
+    await produce(storage);
+    summary = add(summary, await consume());
     say(`producing ${payments.length} payment messages (deposits on ethereum and zksync, re-deliveries, malformed ones)`);
     await produce(payments);
     summary = add(summary, await consume());
-    say(`producing ${invoices.length} invoice messages (full, partial, pending then settled or failed)`);
+    say(`producing ${invoices.length} card charge messages (full, partial, pending then settled or failed)`);
     await produce(invoices);
     summary = add(summary, await consume());
     say('replaying the whole stream once more');
-    await produce([...payments, ...invoices]);
+    await produce([...storage, ...payments, ...invoices]);
     const replay = await consume();
     summary = add(summary, replay);
     await producer.disconnect();
@@ -172,6 +204,23 @@ async function main(): Promise<void> {
         new Set([1, 2, 3, 4, 5, 6]),
       ),
     );
+    console.log('');
+    const storageRows = [];
+    for (let n = 0; n < USERS; n += 3) storageRows.push(...(await readInvoices(connection, userId(n))).rows);
+    console.log(
+      renderTable(
+        ['invoice', 'amount', 'paid', 'payments', 'status'],
+        storageRows.map((row) => [row.invoiceId, formatUsd(row.amountMicroUsd), formatUsd(row.paidMicroUsd), String(row.payments.length), row.status]),
+        new Set([1, 2, 3]),
+      ),
+    );
+    let upgraded = 0;
+    for (let position = null as Parameters<typeof store.readAll>[0]; ; ) {
+      const page = await store.readAll(position, 1000);
+      if (page.events.length === 0) break;
+      upgraded += page.events.filter((event) => event.type === 'BalanceThresholdCrossed' && event.payload.direction === 'up').length;
+      position = page.position;
+    }
     const total = balances.reduce((sum, a) => sum + a.balanceMicroUsd, 0n);
     console.log('');
     console.log(`messages consumed   ${summary.messages}`);
@@ -181,6 +230,8 @@ async function main(): Promise<void> {
     console.log(`dead-lettered       ${summary.invalid}`);
     console.log(`events in the log   ${rebuilt.events}`);
     console.log(`events published    ${published.published}`);
+    console.log(`invoices paid       ${storageRows.filter((row) => row.status === 'paid').length} of ${storageRows.length}, in ${storageRows.reduce((sum, row) => sum + row.payments.length, 0)} payments from deposits`);
+    console.log(`crossed $10 (up)    ${upgraded} (Storj's upgrade to the paid tier)`);
     console.log(`total balance       ${formatUsd(total)}`);
     console.log(`projections verify  ${verified.ok ? 'OK' : 'MISMATCH'}`);
     if (!verified.ok || replay.accepted !== 0) process.exitCode = 1;

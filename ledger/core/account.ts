@@ -19,6 +19,10 @@ export interface Account {
   /** Charges still pending, as a positive total; already taken off the balance. */
   readonly pendingMicroUsd: MicroUsd;
   readonly adjustmentsMicroUsd: MicroUsd;
+  /** Still due on the user's open invoices (not part of the balance: what it will pay). */
+  readonly openInvoicesMicroUsd: MicroUsd;
+  /** Open invoices of the user: when 0, a command reads none. */
+  readonly openInvoiceCount: number;
 }
 
 export function emptyAccount(userId: string): Account {
@@ -31,10 +35,13 @@ export function emptyAccount(userId: string): Account {
     chargesMicroUsd: 0n,
     pendingMicroUsd: 0n,
     adjustmentsMicroUsd: 0n,
+    openInvoicesMicroUsd: 0n,
+    openInvoiceCount: 0,
   };
 }
 
-type Deltas = Partial<Record<Exclude<keyof Account, 'userId' | 'version'>, bigint>>;
+type MoneyField = Exclude<keyof Account, 'userId' | 'version' | 'openInvoiceCount'>;
+type Deltas = Partial<Record<MoneyField, bigint>> & { openInvoiceCount?: number };
 
 function deltasOf(event: LedgerEvent): Deltas {
   switch (event.type) {
@@ -64,6 +71,20 @@ function deltasOf(event: LedgerEvent): Deltas {
       const amount = BigInt(event.payload.amountMicroUsd);
       return { balanceMicroUsd: amount, adjustmentsMicroUsd: amount };
     }
+    case 'InvoiceOpened':
+      return { openInvoicesMicroUsd: BigInt(event.payload.amountMicroUsd), openInvoiceCount: 1 };
+    case 'InvoicePaymentMade': {
+      // A payment counts as a charge: taken from the balance, no longer due.
+      const amount = BigInt(event.payload.amountMicroUsd);
+      return { balanceMicroUsd: -amount, chargesMicroUsd: amount, openInvoicesMicroUsd: -amount, openInvoiceCount: event.payload.remainingMicroUsd === '0' ? -1 : 0 };
+    }
+    case 'InvoiceVoided': {
+      // The payments come back (charges undone); what was still due is due no more.
+      const refunded = BigInt(event.payload.refundedMicroUsd);
+      return { balanceMicroUsd: refunded, chargesMicroUsd: -refunded, openInvoicesMicroUsd: -BigInt(event.payload.forgivenMicroUsd), openInvoiceCount: -1 };
+    }
+    case 'BalanceThresholdCrossed':
+      return {};
     default: {
       const exhaustive: never = event;
       throw new Error(`unhandled event ${JSON.stringify(exhaustive)}`);
@@ -78,8 +99,9 @@ export function balanceChange(event: LedgerEvent): bigint {
 
 /** The account after one event, or 'overflow' when any total would leave INT64. */
 export function tryEvolveAccount(account: Account, event: LedgerEvent): Account | 'overflow' {
-  const next: Record<string, unknown> = { ...account, version: account.version + 1 };
-  for (const [field, delta] of Object.entries(deltasOf(event)) as [keyof Deltas, bigint][]) {
+  const { openInvoiceCount = 0, ...money } = deltasOf(event);
+  const next: Record<string, unknown> = { ...account, version: account.version + 1, openInvoiceCount: account.openInvoiceCount + openInvoiceCount };
+  for (const [field, delta] of Object.entries(money) as [MoneyField, bigint][]) {
     const sum = addInt64(account[field], delta);
     if (sum === undefined) return 'overflow';
     next[field] = sum;
@@ -120,5 +142,56 @@ export function evolveCharge(charge: Charge | undefined, event: LedgerEvent & { 
       return charge && { ...charge, status: 'failed' };
     default:
       return charge;
+  }
+}
+
+/**
+ * One invoice as the write side tracks it: paid from the token balance by the ledger itself
+ * (see invoice-payments.ts) until nothing is due, or voided.
+ */
+export interface Invoice {
+  readonly userId: string;
+  readonly invoiceId: string;
+  readonly openEventId: string;
+  readonly amountMicroUsd: MicroUsd;
+  readonly paidMicroUsd: MicroUsd;
+  /** Payments made so far; the next one is number paymentCount + 1. */
+  readonly paymentCount: number;
+  readonly status: 'open' | 'paid' | 'void';
+  /** Business time it was opened (canonical): with the invoice ID, the order invoices are paid in. */
+  readonly openedAt: string;
+}
+
+export function remainingOf(invoice: Invoice): MicroUsd {
+  return invoice.amountMicroUsd - invoice.paidMicroUsd;
+}
+
+/** The invoice after an event that concerns it; other events leave it as it is. */
+export function evolveInvoice(invoice: Invoice | undefined, event: LedgerEvent & { eventId: string }): Invoice | undefined {
+  switch (event.type) {
+    case 'InvoiceOpened':
+      return {
+        userId: event.payload.userId,
+        invoiceId: event.payload.invoiceId,
+        openEventId: event.eventId,
+        amountMicroUsd: BigInt(event.payload.amountMicroUsd),
+        paidMicroUsd: 0n,
+        paymentCount: 0,
+        status: 'open',
+        openedAt: event.payload.occurredAt,
+      };
+    case 'InvoicePaymentMade':
+      return (
+        invoice && {
+          ...invoice,
+          paidMicroUsd: invoice.paidMicroUsd + BigInt(event.payload.amountMicroUsd),
+          paymentCount: event.payload.paymentNumber,
+          status: event.payload.remainingMicroUsd === '0' ? 'paid' : 'open',
+        }
+      );
+    case 'InvoiceVoided':
+      return invoice && { ...invoice, status: 'void' };
+    default:
+      return invoice;
   }
 }

@@ -154,17 +154,34 @@ export const AdjustCommand = z.strictObject({
   occurredAt: businessTime,
 });
 
+export const OpenInvoiceCommand = z.strictObject({
+  type: z.literal('openInvoice'),
+  userId: identifier('user id'),
+  invoiceId: identifier('invoice id'),
+  amountMicroUsd: positiveMicroUsd,
+  occurredAt: businessTime,
+  description: freeText.nullable().default(null),
+});
+
+export const VoidInvoiceCommand = z.strictObject({
+  type: z.literal('voidInvoice'),
+  userId: identifier('user id'),
+  invoiceId: identifier('invoice id'),
+  occurredAt: businessTime,
+  reason: freeText,
+});
+
 export const Command = z.discriminatedUnion(
   'type',
-  [DepositCommand, ChargeCommand, SettleChargeCommand, FailChargeCommand, AdjustCommand],
-  { error: 'must be one of "deposit", "charge", "settleCharge", "failCharge", "adjust"' },
+  [DepositCommand, ChargeCommand, SettleChargeCommand, FailChargeCommand, AdjustCommand, OpenInvoiceCommand, VoidInvoiceCommand],
+  { error: 'must be one of "deposit", "charge", "settleCharge", "failCharge", "adjust", "openInvoice", "voidInvoice"' },
 );
 
 export type Command = z.output<typeof Command>;
 export type CommandType = Command['type'];
 export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
 
-export const COMMAND_TYPES: readonly CommandType[] = ['deposit', 'charge', 'settleCharge', 'failCharge', 'adjust'];
+export const COMMAND_TYPES: readonly CommandType[] = ['deposit', 'charge', 'settleCharge', 'failCharge', 'adjust', 'openInvoice', 'voidInvoice'];
 
 export type ParseCommandResult = { ok: true; command: Command } | { ok: false; message: string };
 

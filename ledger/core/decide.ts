@@ -1,9 +1,12 @@
-import { Account, balanceChange, Charge, tryEvolveAccount } from './account';
+import { Account, balanceChange, Charge, Invoice, remainingOf, tryEvolveAccount } from './account';
 import { Command, CommandOf } from './commands';
 import { canonicalJson, differingFields } from './canonical';
 import { EVENT_SCHEMA_VERSION, LedgerEvent, NewEvent } from './events';
 import { accountStreamId, eventIds } from './ids';
+import { invoicePayments } from './invoice-payments';
+import { LIMITS } from './limits';
 import { floorToCents, MicroUsd } from './money';
+import { thresholdCrossings, Thresholds } from './thresholds';
 
 /**
  * The decider: pure. Given a command and the state it needs, it returns the events to
@@ -13,6 +16,10 @@ import { floorToCents, MicroUsd } from './money';
  *
  * Checks run in a fixed order: the shape was checked by the schema already; then
  * idempotency (so a replay after the balance drained is still a duplicate); then state rules.
+ *
+ * An accepted command appends its own events first, then what follows from them in the same
+ * transaction: payments of the user's open invoices (invoice-payments.ts), then crossings of
+ * the balance thresholds (thresholds.ts).
  */
 export const REJECTION_CODES = [
   'INSUFFICIENT_FUNDS',
@@ -20,6 +27,10 @@ export const REJECTION_CODES = [
   'CHARGE_NOT_FOUND',
   'CHARGE_NOT_PENDING',
   'AMOUNT_OVERFLOW',
+  'INVOICE_EXISTS',
+  'INVOICE_NOT_FOUND',
+  'INVOICE_NOT_OPEN',
+  'TOO_MANY_OPEN_INVOICES',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 
@@ -40,10 +51,18 @@ export interface DecisionState {
   readonly account: Account;
   /** For settle/fail: the charge named by the invoice ID, when it exists. */
   readonly charge: Charge | undefined;
-  /** Stored events at the command's possible event IDs (see `possibleEventIds`). */
+  /** For voidInvoice: the user's invoice with that ID, when it exists. */
+  readonly invoice: Invoice | undefined;
+  /** The user's open invoices (any order): what an accepted command pays. */
+  readonly openInvoices: readonly Invoice[];
+  /** Stored events at the command's prior event IDs (see `priorEventIds`). */
   readonly prior: ReadonlyMap<string, PriorEvent>;
+  /** What commands that were applied before appended after their own events, by their primary event ID. */
+  readonly followUps: ReadonlyMap<string, readonly string[]>;
   /** Bonus rate for new deposits, basis points (1000 = 10 %). */
   readonly bonusRateBps: number;
+  /** Balance thresholds whose crossings are recorded (sorted, see thresholds.ts). */
+  readonly thresholds: Thresholds;
 }
 
 /** The event ID the command's natural key maps to. */
@@ -59,6 +78,10 @@ export function primaryEventId(command: Command): string {
       return eventIds.fail(command.invoiceId);
     case 'adjust':
       return eventIds.adjust(command.idempotencyKey);
+    case 'openInvoice':
+      return eventIds.invoice(command.invoiceId);
+    case 'voidInvoice':
+      return eventIds.void(command.invoiceId);
     default: {
       const exhaustive: never = command;
       throw new Error(`unhandled command ${JSON.stringify(exhaustive)}`);
@@ -66,10 +89,22 @@ export function primaryEventId(command: Command): string {
   }
 }
 
-/** Every event ID an application of this command may have written (a deposit and its bonus). */
+/** Every event ID an application of this command may have written itself (a deposit and its bonus). */
 export function possibleEventIds(command: Command): string[] {
   const primary = primaryEventId(command);
   return command.type === 'deposit' ? [primary, eventIds.bonus(primary)] : [primary];
+}
+
+/**
+ * The events the decider must see before deciding: the command's own possible ones, and,
+ * since one invoice ID names one invoice whichever command used it, the other use of its
+ * invoice ID (a charge's invoice, an invoice's charge).
+ */
+export function priorEventIds(command: Command): string[] {
+  const own = possibleEventIds(command);
+  if (command.type === 'charge') return [...own, eventIds.invoice(command.invoiceId)];
+  if (command.type === 'openInvoice') return [...own, eventIds.charge(command.invoiceId)];
+  return own;
 }
 
 /**
@@ -91,7 +126,8 @@ function rejected(code: RejectionCode, message: string): Decision {
 }
 
 function idempotencyCheck(command: Command, state: DecisionState): Decision | undefined {
-  const primary = state.prior.get(primaryEventId(command));
+  const primaryId = primaryEventId(command);
+  const primary = state.prior.get(primaryId);
   if (!primary) return undefined;
   const content = commandContent(command);
   const stored = Object.fromEntries(Object.keys(content).map((key) => [key, primary.payload[key]]));
@@ -100,8 +136,8 @@ function idempotencyCheck(command: Command, state: DecisionState): Decision | un
     const details = fields.map((field) => `${field} (stored ${canonicalJson(stored[field] ?? null)}, got ${canonicalJson(content[field] ?? null)})`);
     return rejected('IDEMPOTENCY_CONFLICT', `event ${primary.eventId} for this ${command.type} exists with different ${details.join(', ')}`);
   }
-  const ids = possibleEventIds(command).filter((id) => state.prior.has(id));
-  return { outcome: 'duplicate', eventIds: ids };
+  const own = possibleEventIds(command).filter((id) => state.prior.has(id));
+  return { outcome: 'duplicate', eventIds: [...own, ...(state.followUps.get(primaryId) ?? [])] };
 }
 
 function newEvent(command: Command, eventId: string, event: LedgerEvent, userId: string): NewEvent {
@@ -115,12 +151,11 @@ function newEvent(command: Command, eventId: string, event: LedgerEvent, userId:
 }
 
 /**
- * Accepts the events unless the balance would go negative or a total would leave INT64.
- * Affordability is checked first: a command that cannot be paid for is INSUFFICIENT_FUNDS
- * even when one of its running totals would also overflow; AMOUNT_OVERFLOW is for commands
- * that would otherwise be accepted.
+ * The account after the events, or the rejection: INSUFFICIENT_FUNDS when the balance would
+ * go negative (checked first: a command that cannot be paid for is that, even when a total
+ * would also overflow), AMOUNT_OVERFLOW when a total would leave INT64.
  */
-function acceptIfAffordable(account: Account, events: NewEvent[]): Decision {
+function applyIfAffordable(account: Account, events: readonly NewEvent[]): Account | Decision {
   const change = events.reduce((sum, event) => sum + balanceChange(event), 0n);
   if (account.balanceMicroUsd + change < 0n) {
     return rejected('INSUFFICIENT_FUNDS', `account ${account.userId} has ${account.balanceMicroUsd} µUSD available, ${-change} µUSD needed`);
@@ -133,41 +168,26 @@ function acceptIfAffordable(account: Account, events: NewEvent[]): Decision {
     }
     next = evolved;
   }
-  return { outcome: 'accepted', events };
+  return next;
 }
 
 export function bonusFor(amount: MicroUsd, rateBps: number): MicroUsd {
   return (amount * BigInt(rateBps)) / 10_000n;
 }
 
-function decideDeposit(command: CommandOf<'deposit'>, account: Account, state: DecisionState): Decision {
+function depositEvents(command: CommandOf<'deposit'>, state: DecisionState): NewEvent[] {
   const depositId = primaryEventId(command);
   const { type: _type, ...content } = command;
   const events = [newEvent(command, depositId, { type: 'TokenDeposited', payload: content }, command.userId)];
   const bonus = bonusFor(BigInt(command.amountMicroUsd), state.bonusRateBps);
   if (bonus > 0n) {
-    events.push(
-      newEvent(
-        command,
-        eventIds.bonus(depositId),
-        {
-          type: 'DepositBonusGranted',
-          payload: {
-            userId: command.userId,
-            depositEventId: depositId,
-            rateBps: state.bonusRateBps,
-            amountMicroUsd: bonus.toString(),
-            occurredAt: command.occurredAt,
-          },
-        },
-        command.userId,
-      ),
-    );
+    const payload = { userId: command.userId, depositEventId: depositId, rateBps: state.bonusRateBps, amountMicroUsd: bonus.toString(), occurredAt: command.occurredAt };
+    events.push(newEvent(command, eventIds.bonus(depositId), { type: 'DepositBonusGranted', payload }, command.userId));
   }
-  return acceptIfAffordable(account, events);
+  return events;
 }
 
-function decideCharge(command: CommandOf<'charge'>, account: Account): Decision {
+function chargeEvents(command: CommandOf<'charge'>, account: Account): NewEvent[] | Decision {
   const requested = BigInt(command.amountMicroUsd);
   let charged = requested;
   if (command.allowPartial && account.balanceMicroUsd < requested) {
@@ -180,20 +200,12 @@ function decideCharge(command: CommandOf<'charge'>, account: Account): Decision 
     }
   }
   const { type: _type, ...content } = command;
-  const event = newEvent(
-    command,
-    primaryEventId(command),
-    {
-      type: 'InvoiceCharged',
-      payload: { ...content, chargedMicroUsd: charged.toString(), status: command.pending ? 'pending' : 'complete' },
-    },
-    command.userId,
-  );
-  return acceptIfAffordable(account, [event]);
+  const payload = { ...content, chargedMicroUsd: charged.toString(), status: command.pending ? ('pending' as const) : ('complete' as const) };
+  return [newEvent(command, primaryEventId(command), { type: 'InvoiceCharged', payload }, command.userId)];
 }
 
-function decideSettleOrFail(command: CommandOf<'settleCharge'> | CommandOf<'failCharge'>, state: DecisionState): Decision {
-  const { charge, account } = state;
+function settleOrFailEvents(command: CommandOf<'settleCharge'> | CommandOf<'failCharge'>, state: DecisionState): NewEvent[] | Decision {
+  const { charge } = state;
   // A charge of another user is not found: the command names the account it moves, and
   // nothing may tell one user about another's invoices.
   if (!charge || charge.userId !== command.userId) return rejected('CHARGE_NOT_FOUND', `no charge for invoice ${command.invoiceId} of user ${command.userId}`);
@@ -206,13 +218,71 @@ function decideSettleOrFail(command: CommandOf<'settleCharge'> | CommandOf<'fail
     command.type === 'settleCharge'
       ? { type: 'ChargeSettled', payload: { ...common, reference: command.reference, amountMicroUsd: amount } }
       : { type: 'ChargeFailed', payload: { ...common, reason: command.reason, refundedMicroUsd: amount } };
-  return acceptIfAffordable(account, [newEvent(command, primaryEventId(command), event, charge.userId)]);
+  return [newEvent(command, primaryEventId(command), event, charge.userId)];
 }
 
-function decideAdjust(command: CommandOf<'adjust'>, account: Account): Decision {
-  const { type: _type, ...content } = command;
-  const event = newEvent(command, primaryEventId(command), { type: 'BalanceAdjusted', payload: content }, command.userId);
-  return acceptIfAffordable(account, [event]);
+function openInvoiceEvents(command: CommandOf<'openInvoice'>, state: DecisionState): NewEvent[] | Decision {
+  const open = state.openInvoices.filter((invoice) => invoice.status === 'open').length;
+  if (open >= LIMITS.openInvoicesPerUserMax) {
+    return rejected('TOO_MANY_OPEN_INVOICES', `account ${command.userId} has ${open} open invoices, the most one user may have (${LIMITS.openInvoicesPerUserMax})`);
+  }
+  const { type: _type, ...payload } = command;
+  return [newEvent(command, primaryEventId(command), { type: 'InvoiceOpened', payload }, command.userId)];
+}
+
+function voidInvoiceEvents(command: CommandOf<'voidInvoice'>, state: DecisionState): NewEvent[] | Decision {
+  const { invoice } = state;
+  if (!invoice || invoice.userId !== command.userId) return rejected('INVOICE_NOT_FOUND', `no invoice ${command.invoiceId} of user ${command.userId}`);
+  if (invoice.status !== 'open') return rejected('INVOICE_NOT_OPEN', `invoice ${command.invoiceId} is ${invoice.status}, not open`);
+  const payload = {
+    userId: command.userId,
+    invoiceId: command.invoiceId,
+    reason: command.reason,
+    refundedMicroUsd: invoice.paidMicroUsd.toString(),
+    forgivenMicroUsd: remainingOf(invoice).toString(),
+    occurredAt: command.occurredAt,
+  };
+  return [newEvent(command, primaryEventId(command), { type: 'InvoiceVoided', payload }, command.userId)];
+}
+
+/** The command's own events, or its rejection; idempotency has been checked already. */
+function ownEvents(command: Command, state: DecisionState): NewEvent[] | Decision {
+  switch (command.type) {
+    case 'deposit':
+      return depositEvents(command, state);
+    case 'charge':
+      if (state.prior.has(eventIds.invoice(command.invoiceId))) return rejected('INVOICE_EXISTS', `invoice ${command.invoiceId} was opened with openInvoice; a charge needs an invoice ID of its own`);
+      return chargeEvents(command, state.account);
+    case 'settleCharge':
+    case 'failCharge':
+      return settleOrFailEvents(command, state);
+    case 'adjust': {
+      const { type: _type, ...payload } = command;
+      return [newEvent(command, primaryEventId(command), { type: 'BalanceAdjusted', payload }, command.userId)];
+    }
+    case 'openInvoice':
+      if (state.prior.has(eventIds.charge(command.invoiceId))) return rejected('INVOICE_EXISTS', `invoice ${command.invoiceId} was charged with charge; openInvoice needs an invoice ID of its own`);
+      return openInvoiceEvents(command, state);
+    case 'voidInvoice':
+      return voidInvoiceEvents(command, state);
+    default: {
+      const exhaustive: never = command;
+      throw new Error(`unhandled command ${JSON.stringify(exhaustive)}`);
+    }
+  }
+}
+
+/** The user's open invoices after the command's own events: one opened, one voided. */
+function openInvoicesAfter(open: readonly Invoice[], own: readonly NewEvent[]): Invoice[] {
+  let invoices = open.filter((invoice) => invoice.status === 'open');
+  for (const event of own) {
+    if (event.type === 'InvoiceOpened') {
+      const { userId, invoiceId, amountMicroUsd, occurredAt } = event.payload;
+      invoices = [...invoices, { userId, invoiceId, openEventId: event.eventId, amountMicroUsd: BigInt(amountMicroUsd), paidMicroUsd: 0n, paymentCount: 0, status: 'open', openedAt: occurredAt }];
+    }
+    if (event.type === 'InvoiceVoided') invoices = invoices.filter((invoice) => invoice.invoiceId !== event.payload.invoiceId);
+  }
+  return invoices;
 }
 
 export function decide(command: Command, state: DecisionState): Decision {
@@ -220,19 +290,15 @@ export function decide(command: Command, state: DecisionState): Decision {
   if (duplicateOrConflict) return duplicateOrConflict;
   const account = state.account;
   if (account.userId !== command.userId) throw new Error(`decide: state holds the account of ${account.userId}, not of ${command.userId}`);
-  switch (command.type) {
-    case 'deposit':
-      return decideDeposit(command, account, state);
-    case 'charge':
-      return decideCharge(command, account);
-    case 'adjust':
-      return decideAdjust(command, account);
-    case 'settleCharge':
-    case 'failCharge':
-      return decideSettleOrFail(command, state);
-    default: {
-      const exhaustive: never = command;
-      throw new Error(`unhandled command ${JSON.stringify(exhaustive)}`);
-    }
-  }
+  const own = ownEvents(command, state);
+  if (!Array.isArray(own)) return own;
+  const afterOwn = applyIfAffordable(account, own);
+  if ('outcome' in afterOwn) return afterOwn;
+
+  const context = { userId: command.userId, occurredAt: command.occurredAt, causationEventId: primaryEventId(command) };
+  const payments = invoicePayments(afterOwn, openInvoicesAfter(state.openInvoices, own), context);
+  const afterPayments = applyIfAffordable(afterOwn, payments);
+  if ('outcome' in afterPayments) return afterPayments;
+  const crossings = thresholdCrossings(account.balanceMicroUsd, afterPayments.balanceMicroUsd, state.thresholds, context);
+  return { outcome: 'accepted', events: [...own, ...payments, ...crossings] };
 }

@@ -72,6 +72,52 @@ export const BalanceAdjusted = z.strictObject({
   occurredAt: timestampText,
 });
 
+/** An invoice to be paid from the token balance (paid at once as far as the balance allows). */
+export const InvoiceOpened = z.strictObject({
+  userId: text,
+  invoiceId: text,
+  amountMicroUsd: microUsdText,
+  description: text.nullable(),
+  occurredAt: timestampText,
+});
+
+/**
+ * One payment toward an open invoice, made by the ledger itself after the command that made
+ * money available (`causationEventId`: that command's primary event). Numbered per invoice.
+ */
+export const InvoicePaymentMade = z.strictObject({
+  userId: text,
+  invoiceId: text,
+  paymentNumber: z.number().int().positive(),
+  amountMicroUsd: microUsdText,
+  /** Still due after this payment; 0 means the invoice is paid. */
+  remainingMicroUsd: microUsdText,
+  causationEventId: eventIdText,
+  occurredAt: timestampText,
+});
+
+/** An open invoice voided: what was paid toward it goes back to the available balance. */
+export const InvoiceVoided = z.strictObject({
+  userId: text,
+  invoiceId: text,
+  reason: text,
+  refundedMicroUsd: microUsdText,
+  /** What was still due, and is no longer. */
+  forgivenMicroUsd: microUsdText,
+  occurredAt: timestampText,
+});
+
+/** A command took the available balance across a configured threshold (edge-triggered). */
+export const BalanceThresholdCrossed = z.strictObject({
+  userId: text,
+  thresholdMicroUsd: microUsdText,
+  direction: z.enum(['up', 'down']),
+  /** The available balance after the whole command. */
+  balanceMicroUsd: microUsdText,
+  causationEventId: eventIdText,
+  occurredAt: timestampText,
+});
+
 export const eventPayloadSchemas = {
   TokenDeposited,
   DepositBonusGranted,
@@ -79,6 +125,10 @@ export const eventPayloadSchemas = {
   ChargeSettled,
   ChargeFailed,
   BalanceAdjusted,
+  InvoiceOpened,
+  InvoicePaymentMade,
+  InvoiceVoided,
+  BalanceThresholdCrossed,
 } as const;
 
 export type EventType = keyof typeof eventPayloadSchemas;
@@ -92,6 +142,10 @@ export const EVENT_SCHEMA_VERSION: Record<EventType, number> = {
   ChargeSettled: 1,
   ChargeFailed: 1,
   BalanceAdjusted: 1,
+  InvoiceOpened: 1,
+  InvoicePaymentMade: 1,
+  InvoiceVoided: 1,
+  BalanceThresholdCrossed: 1,
 };
 
 export type EventPayload<T extends EventType> = z.infer<(typeof eventPayloadSchemas)[T]>;

@@ -1,8 +1,9 @@
-import { decideBatch } from './batch';
+import { BatchOverBudget, decideBatch } from './batch';
 import { Command, parseCommandText } from './commands';
 import { Decision, RejectionCode } from './decide';
 import { LIMITS } from './limits';
 import { LedgerStore, LedgerTransaction } from './store';
+import { checkThresholds, Thresholds } from './thresholds';
 
 /**
  * The one entry point that moves money: `submit`, the Kafka consumer and the demo all call
@@ -19,6 +20,8 @@ export type OutcomeStatus = CommandOutcome['status'];
 export interface CommandHandlerOptions {
   /** Bonus rate on new token deposits, basis points (1000 = 10 %, 0 = none). */
   readonly bonusRateBps: number;
+  /** Balance thresholds whose crossings are recorded (µUSD; none by default). */
+  readonly balanceThresholdsMicroUsd?: readonly bigint[];
   /** Commands per transaction; defaults to LIMITS.commandsPerTransactionMax. */
   readonly batchSize?: number;
 }
@@ -26,11 +29,13 @@ export interface CommandHandlerOptions {
 /**
  * Extra work that must commit atomically with a batch's events (the Kafka inbox offset and
  * outcome rows), given the outcomes of the commands decided in that same transaction.
+ * Only for a call whose commands are decided in one transaction (at most `batchSize`).
  */
 export type AlsoInTransaction = (tx: LedgerTransaction, decided: readonly CommandOutcome[]) => Promise<void>;
 
 export class CommandHandler {
   readonly batchSize: number;
+  readonly thresholds: Thresholds;
 
   constructor(
     readonly store: LedgerStore,
@@ -43,22 +48,37 @@ export class CommandHandler {
     if (!Number.isInteger(options.bonusRateBps) || options.bonusRateBps < 0 || options.bonusRateBps > 10_000) {
       throw new RangeError(`bonus rate must be 0..10000 basis points, got ${options.bonusRateBps}`);
     }
+    this.thresholds = checkThresholds(options.balanceThresholdsMicroUsd ?? []);
   }
 
-  /** Decides valid commands; one transaction per `batchSize` commands. */
+  /**
+   * Decides valid commands, one transaction per `batchSize` commands. A batch whose payments
+   * could go past the commit's mutation budget is decided in smaller ones (nothing of the
+   * refused attempt was written). With `alsoInTransaction` the commands must fit one
+   * transaction, and a batch over budget is the caller's to split (BatchOverBudget).
+   */
   async handle(commands: readonly Command[], alsoInTransaction?: AlsoInTransaction): Promise<CommandOutcome[]> {
+    if (alsoInTransaction && commands.length > this.batchSize) throw new RangeError(`${commands.length} commands with work in the same transaction: at most ${this.batchSize}`);
     const outcomes: CommandOutcome[] = [];
-    for (let start = 0; start < commands.length || (start === 0 && alsoInTransaction); start += this.batchSize) {
-      const batch = commands.slice(start, start + this.batchSize);
-      const isLast = start + this.batchSize >= commands.length;
-      const { value: decided } = await this.store.transact(async (tx) => {
-        const { decisions, writes } = await decideBatch(tx, batch, this.options.bonusRateBps);
-        tx.write(writes);
-        const batchOutcomes = decisions.map(outcomeOf);
-        if (isLast && alsoInTransaction) await alsoInTransaction(tx, batchOutcomes);
-        return batchOutcomes;
-      });
+    let size = this.batchSize;
+    for (let start = 0; start < commands.length || (start === 0 && alsoInTransaction); ) {
+      const batch = commands.slice(start, start + size);
+      let decided: CommandOutcome[];
+      try {
+        ({ value: decided } = await this.store.transact(async (tx) => {
+          const { decisions, writes } = await decideBatch(tx, batch, { bonusRateBps: this.options.bonusRateBps, thresholds: this.thresholds });
+          tx.write(writes);
+          const batchOutcomes = decisions.map(outcomeOf);
+          if (alsoInTransaction) await alsoInTransaction(tx, batchOutcomes);
+          return batchOutcomes;
+        }));
+      } catch (error) {
+        if (!(error instanceof BatchOverBudget) || alsoInTransaction) throw error;
+        size = Math.min(size - 1, error.fits);
+        continue;
+      }
       outcomes.push(...decided);
+      start += batch.length;
       if (commands.length === 0) break;
     }
     return outcomes;

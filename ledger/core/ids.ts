@@ -10,7 +10,7 @@ import { sha256Hex } from './canonical';
  * The parts are JSON-encoded as an array, so no choice of separator can make two
  * different keys collide ("a|b","c" vs "a","b|c").
  */
-export type EventRole = 'deposit' | 'bonus' | 'charge' | 'settle' | 'fail' | 'adjust';
+export type EventRole = 'deposit' | 'bonus' | 'charge' | 'settle' | 'fail' | 'adjust' | 'invoice' | 'invoice-payment' | 'void' | 'threshold';
 
 export function deriveEventId(role: EventRole, ...naturalKey: string[]): string {
   return sha256Hex(JSON.stringify([role, ...naturalKey])).slice(0, 32);
@@ -23,6 +23,12 @@ export const eventIds = {
   settle: (invoiceId: string) => deriveEventId('settle', invoiceId),
   fail: (invoiceId: string) => deriveEventId('fail', invoiceId),
   adjust: (idempotencyKey: string) => deriveEventId('adjust', idempotencyKey),
+  invoice: (invoiceId: string) => deriveEventId('invoice', invoiceId),
+  /** The n-th payment toward an invoice (1-based): a replay can only ever find the same one. */
+  invoicePayment: (invoiceId: string, paymentNumber: number) => deriveEventId('invoice-payment', invoiceId, String(paymentNumber)),
+  void: (invoiceId: string) => deriveEventId('void', invoiceId),
+  /** A crossing caused by one command (its primary event), of one threshold, one way. */
+  threshold: (causationEventId: string, thresholdMicroUsd: string, direction: 'up' | 'down') => deriveEventId('threshold', causationEventId, thresholdMicroUsd, direction),
 };
 
 /** The event stream of one user's account: every money movement of that user is in it, in order. */

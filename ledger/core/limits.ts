@@ -10,16 +10,21 @@ export const LIMITS = {
   identifierLengthMax: 256,
   /** Commands decided in one Spanner read-write transaction (group commit). */
   commandsPerTransactionMax: 100,
-  /** Events one command can produce (a deposit and its bonus). */
-  eventsPerCommandMax: 2,
+  /** Events of a command itself (a deposit and its bonus). */
+  ownEventsPerCommandMax: 2,
+  /** Open invoices one user may have: every command of the user may pay all of them. */
+  openInvoicesPerUserMax: 100,
+  /** Balance thresholds that can be configured. */
+  balanceThresholdsMax: 16,
   /** Spanner's hard limit on mutations in one commit. */
   spannerMutationsPerCommitMax: 80_000,
   /**
-   * Mutations one event costs, counted the way Spanner counts them: one per column written
-   * in the Events row (11 columns) plus one per secondary index entry (2), plus the account
-   * and charge rows it touches (up to 2 rows of 10 columns).
+   * Mutations one event may cost at most, counted the way Spanner counts them: one per
+   * column written in its Events row (10, plus one spare) and one per index entry (2), plus
+   * an account row (11 columns and its timestamp) and one charge or invoice row (with its
+   * index entry), as if no two events of a commit shared a row.
    */
-  mutationsPerEventMax: 11 + 2 + 20,
+  mutationsPerEventMax: 13 + 12 + 12,
   /** Events in one global read page. */
   readPageSizeMax: 1000,
   /** Times a read-write transaction is retried after ABORTED before the fault surfaces. */
@@ -31,7 +36,25 @@ export const LIMITS = {
   spannerCallDeadlineMs: 20_000,
 } as const;
 
-const worstCaseMutations = LIMITS.commandsPerTransactionMax * LIMITS.eventsPerCommandMax * LIMITS.mutationsPerEventMax;
-if (worstCaseMutations > LIMITS.spannerMutationsPerCommitMax) {
-  throw new Error(`LIMITS: a full batch could need ${worstCaseMutations} mutations, above Spanner's ${LIMITS.spannerMutationsPerCommitMax}`);
+/**
+ * Events one command can append: its own, a payment per open invoice, a crossing per
+ * threshold. A group commit stops taking commands while the next one could, at worst,
+ * take its writes past the commit budget (see batch.ts), so a batch of 100 payments never
+ * hits Spanner's mutation limit.
+ */
+export const EVENTS_PER_COMMAND_MAX = LIMITS.ownEventsPerCommandMax + LIMITS.openInvoicesPerUserMax + LIMITS.balanceThresholdsMax;
+
+/** Mutations a transaction keeps free for what commits beside the decisions (inbox, outcome rows). */
+export const MUTATIONS_RESERVED_PER_TRANSACTION = LIMITS.commandsPerTransactionMax * 8 + 100;
+
+/** Mutations the decisions of one transaction may use. */
+export const DECISION_MUTATIONS_BUDGET = LIMITS.spannerMutationsPerCommitMax - MUTATIONS_RESERVED_PER_TRANSACTION;
+
+const oneCommandWorstCase = EVENTS_PER_COMMAND_MAX * LIMITS.mutationsPerEventMax;
+if (oneCommandWorstCase > DECISION_MUTATIONS_BUDGET) {
+  throw new Error(`LIMITS: one command could need ${oneCommandWorstCase} mutations, above the budget of ${DECISION_MUTATIONS_BUDGET}`);
+}
+const usualBatch = LIMITS.commandsPerTransactionMax * LIMITS.ownEventsPerCommandMax * LIMITS.mutationsPerEventMax;
+if (usualBatch + oneCommandWorstCase > DECISION_MUTATIONS_BUDGET) {
+  throw new Error(`LIMITS: a full batch of plain commands (${usualBatch} mutations) would not leave room for one command at its worst`);
 }

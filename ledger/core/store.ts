@@ -1,4 +1,4 @@
-import { Account, Charge, emptyAccount, evolveAccount, evolveCharge } from './account';
+import { Account, Charge, emptyAccount, evolveAccount, evolveCharge, evolveInvoice, Invoice } from './account';
 import { contentDigest, differingFields } from './canonical';
 import { eventUserId, NewEvent, StoredEvent } from './events';
 import { accountStreamId } from './ids';
@@ -79,11 +79,22 @@ export interface KafkaOutcomesSent {
   readonly belowOffset: string;
 }
 
+/** Invoices are keyed by their user and ID: a void naming another user finds nothing. */
+export interface InvoiceKey {
+  readonly userId: string;
+  readonly invoiceId: string;
+}
+
+export function invoiceKey(userId: string, invoiceId: string): string {
+  return JSON.stringify([userId, invoiceId]);
+}
+
 /** What a transaction writes, buffered until commit. */
 export interface LedgerWrites {
   readonly events: EventDraft[];
   readonly accounts: Account[];
   readonly charges: Charge[];
+  readonly invoices?: Invoice[];
   readonly inbox?: InboxOffset[];
   readonly kafkaOutcomes?: KafkaOutcome[];
   readonly kafkaOutcomesSent?: KafkaOutcomesSent[];
@@ -97,6 +108,12 @@ export interface LedgerTransaction {
   readEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>>;
   readAccounts(userIds: readonly string[]): Promise<Map<string, Account>>;
   readCharges(invoiceIds: readonly string[]): Promise<Map<string, Charge>>;
+  /** Invoices by user and ID, keyed by invoiceKey(). */
+  readInvoices(keys: readonly InvoiceKey[]): Promise<Map<string, Invoice>>;
+  /** The open invoices of each user, oldest first (opened at, then invoice ID in Spanner's order). */
+  readOpenInvoices(userIds: readonly string[]): Promise<Map<string, Invoice[]>>;
+  /** At most `limit` events of a stream after `afterVersion`, in stream order. */
+  readStreamAfter(streamId: string, afterVersion: number, limit: number): Promise<StoredEvent[]>;
   /** Current version of a stream (0 when it has no events). */
   readStreamVersion(streamId: string): Promise<number>;
   readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]>;
@@ -177,9 +194,21 @@ export type AppendResult =
   | { status: 'partial_duplicate'; existingEventIds: string[]; missingEventIds: string[]; message: string }
   | { status: 'concurrency_conflict'; expectedVersion: number; actualVersion: number; message: string };
 
+const CHARGE_EVENTS: ReadonlySet<string> = new Set(['InvoiceCharged', 'ChargeSettled', 'ChargeFailed']);
+const INVOICE_EVENTS: ReadonlySet<string> = new Set(['InvoiceOpened', 'InvoicePaymentMade', 'InvoiceVoided']);
+
 /** Invoice IDs whose charge row the events touch. */
 export function invoiceIdsOf(events: readonly NewEvent[]): string[] {
-  return [...new Set(events.flatMap((event) => ('invoiceId' in event.payload ? [event.payload.invoiceId] : [])))];
+  return [...new Set(events.flatMap((event) => (CHARGE_EVENTS.has(event.type) && 'invoiceId' in event.payload ? [event.payload.invoiceId] : [])))];
+}
+
+/** The invoices (user and ID) whose write-side row the events touch. */
+export function invoiceKeysOf(events: readonly NewEvent[]): InvoiceKey[] {
+  const keys = new Map<string, InvoiceKey>();
+  for (const event of events) {
+    if (INVOICE_EVENTS.has(event.type) && 'invoiceId' in event.payload) keys.set(invoiceKey(event.payload.userId, event.payload.invoiceId), { userId: event.payload.userId, invoiceId: event.payload.invoiceId });
+  }
+  return [...keys.values()];
 }
 
 /**
@@ -233,20 +262,24 @@ export async function appendToStream(
       };
     }
     const drafts = events.map((event, index) => ({ ...event, streamVersion: actualVersion + index + 1, contentDigest: digestOf(event) }));
-    const [accounts, charges] = await Promise.all([tx.readAccounts([userId]), tx.readCharges(invoiceIdsOf(events))]);
+    const [accounts, charges, invoices] = await Promise.all([tx.readAccounts([userId]), tx.readCharges(invoiceIdsOf(events)), tx.readInvoices(invoiceKeysOf(events))]);
     let account = accounts.get(userId) ?? emptyAccount(userId);
     if (account.version !== actualVersion) {
       throw new Error(`append: account ${userId} state is at version ${account.version} but its stream at ${actualVersion}`);
     }
     for (const draft of drafts) {
       account = evolveAccount(account, draft);
-      const invoiceId = 'invoiceId' in draft.payload ? draft.payload.invoiceId : undefined;
-      if (invoiceId !== undefined) {
-        const charge = evolveCharge(charges.get(invoiceId), draft);
-        if (charge) charges.set(invoiceId, charge);
+      if (CHARGE_EVENTS.has(draft.type) && 'invoiceId' in draft.payload) {
+        const charge = evolveCharge(charges.get(draft.payload.invoiceId), draft);
+        if (charge) charges.set(draft.payload.invoiceId, charge);
+      }
+      if (INVOICE_EVENTS.has(draft.type) && 'invoiceId' in draft.payload) {
+        const key = invoiceKey(draft.payload.userId, draft.payload.invoiceId);
+        const invoice = evolveInvoice(invoices.get(key), draft);
+        if (invoice) invoices.set(key, invoice);
       }
     }
-    tx.write({ events: drafts, accounts: [account], charges: [...charges.values()] });
+    tx.write({ events: drafts, accounts: [account], charges: [...charges.values()], invoices: [...invoices.values()] });
     return drafts;
   });
   if (!Array.isArray(value)) return value;

@@ -1,6 +1,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Command } from '../core/commands';
+import { BatchOverBudget } from '../core/batch';
 import { CommandHandler, CommandOutcome } from '../core/handler';
 import { LIMITS } from '../core/limits';
 import type { InboxOffset, KafkaOutcome, LedgerStore, LedgerTransaction } from '../core/store';
@@ -66,6 +67,8 @@ export interface ConsumeOptions {
   /** Commands per Spanner transaction (group commit), 1..100. */
   readonly batchSize?: number;
   readonly bonusRateBps: number;
+  /** Balance thresholds whose crossings are recorded (µUSD). */
+  readonly balanceThresholdsMicroUsd?: readonly bigint[];
   /** Partitions processed at once by this member (default 1). */
   readonly partitionsConcurrently?: number;
   /** Aborting stops gracefully: the chunk in flight commits, then the member leaves the group. */
@@ -235,7 +238,11 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
     options.log?.(line);
     logger?.[level](fields, line);
   };
-  const handler = new CommandHandler(store, { bonusRateBps: options.bonusRateBps, batchSize: options.batchSize ?? LIMITS.commandsPerTransactionMax });
+  const handler = new CommandHandler(store, {
+    bonusRateBps: options.bonusRateBps,
+    balanceThresholdsMicroUsd: options.balanceThresholdsMicroUsd,
+    batchSize: options.batchSize ?? LIMITS.commandsPerTransactionMax,
+  });
   const chunkSize = handler.batchSize;
   const summary = emptySummary(topic, group);
   const timings = groupTimings(options.sessionTimeoutMs ?? 30_000);
@@ -469,8 +476,11 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
       state.floor = first;
     }
 
+    // A chunk whose payments could go past the commit's mutation budget is decided in smaller
+    // ones (still one transaction each, with its inbox move); rare, so it stays small for this batch only.
+    let limit = chunkSize;
     while (messages.length > 0 && !stopping && isRunning() && !isStale()) {
-      const chunk = messages.slice(0, chunkSize);
+      const chunk = messages.slice(0, limit);
       const lastOfChunk = BigInt(chunk[chunk.length - 1]!.offset);
       // The batch's last record may be a transaction marker after its last message: the
       // last chunk takes the inbox past it.
@@ -479,6 +489,10 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
       try {
         await processChunk(partition, state, chunk, next);
       } catch (error) {
+        if (error instanceof BatchOverBudget) {
+          limit = Math.max(1, Math.min(limit - 1, error.fits));
+          continue;
+        }
         if (!(error instanceof InboxFenced)) throw error;
         summary.fenced++;
         if (error.stored === null || (error.expected !== null && error.stored < error.expected)) {

@@ -1,9 +1,11 @@
-import { Account, Charge } from '../core/account';
+import { Account, Charge, Invoice } from '../core/account';
+import { compareInvoicesByAge } from '../core/invoice-payments';
 import { StoredEvent } from '../core/events';
 import {
   comparePositions,
   GlobalPosition,
   InboxOffset,
+  invoiceKey,
   KafkaOutcome,
   LedgerStore,
   LedgerTransaction,
@@ -42,6 +44,7 @@ export class InMemoryLedgerStore implements LedgerStore {
   private readonly streamVersions = new Map<string, number>();
   private readonly accounts = new Map<string, Account>();
   private readonly charges = new Map<string, Charge>();
+  private readonly invoices = new Map<string, Invoice>();
   private readonly inbox = new Map<string, InboxOffset>();
   private readonly outcomes = new Map<string, KafkaOutcome[]>();
   private readonly ordered: StoredEvent[] = [];
@@ -63,6 +66,17 @@ export class InMemoryLedgerStore implements LedgerStore {
       readEvents: async (ids) => this.pick(this.events, ids),
       readAccounts: async (ids) => this.pick(this.accounts, ids),
       readCharges: async (ids) => this.pick(this.charges, ids),
+      readInvoices: async (keys) => this.pick(this.invoices, keys.map((key) => invoiceKey(key.userId, key.invoiceId))),
+      readOpenInvoices: async (userIds) => {
+        const wanted = new Set(userIds);
+        const out = new Map<string, Invoice[]>();
+        for (const invoice of this.invoices.values()) {
+          if (invoice.status === 'open' && wanted.has(invoice.userId)) out.set(invoice.userId, [...(out.get(invoice.userId) ?? []), invoice]);
+        }
+        for (const list of out.values()) list.sort(compareInvoicesByAge);
+        return out;
+      },
+      readStreamAfter: async (streamId, afterVersion, limit) => (await this.readStream(streamId, afterVersion + 1)).slice(0, limit),
       readStreamVersion: async (streamId) => this.streamVersions.get(streamId) ?? 0,
       readInboxOffsets: async (group, topic) => this.readInboxOffsets(group, topic),
       write: (writes) => pending.push(writes),
@@ -70,7 +84,7 @@ export class InMemoryLedgerStore implements LedgerStore {
     const value = await work(tx);
     const drafts = pending.flatMap((writes) => writes.events);
     const size = (writes: LedgerWrites) =>
-      writes.events.length + writes.accounts.length + writes.charges.length + (writes.inbox?.length ?? 0) + (writes.kafkaOutcomes?.length ?? 0) + (writes.kafkaOutcomesSent?.length ?? 0);
+      writes.events.length + writes.accounts.length + writes.charges.length + (writes.invoices?.length ?? 0) + (writes.inbox?.length ?? 0) + (writes.kafkaOutcomes?.length ?? 0) + (writes.kafkaOutcomesSent?.length ?? 0);
     if (pending.every((writes) => size(writes) === 0)) {
       return { value, committedAt: undefined };
     }
@@ -92,6 +106,7 @@ export class InMemoryLedgerStore implements LedgerStore {
     for (const writes of pending) {
       for (const account of writes.accounts) this.accounts.set(account.userId, account);
       for (const charge of writes.charges) this.charges.set(charge.invoiceId, charge);
+      for (const invoice of writes.invoices ?? []) this.invoices.set(invoiceKey(invoice.userId, invoice.invoiceId), invoice);
       for (const offset of writes.inbox ?? []) this.inbox.set(inboxKey(offset.group, offset.topic, offset.partition), offset);
       for (const sent of writes.kafkaOutcomesSent ?? []) {
         const key = inboxKey(sent.group, sent.topic, sent.partition);

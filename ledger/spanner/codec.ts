@@ -1,5 +1,5 @@
 import { PreciseDate } from '@google-cloud/precise-date';
-import { Account, Charge } from '../core/account';
+import { Account, Charge, Invoice } from '../core/account';
 import { parseEventPayload, StoredEvent } from '../core/events';
 import { formatMicros, parseBusinessTime } from '../core/time';
 import { EVENT_ORDER_SHARDS } from './schema';
@@ -114,6 +114,8 @@ export const ACCOUNT_COLUMNS = [
   'ChargesMicroUsd',
   'PendingMicroUsd',
   'AdjustmentsMicroUsd',
+  'OpenInvoicesMicroUsd',
+  'OpenInvoiceCount',
 ] as const;
 
 export function accountFromRow(row: Row): Account {
@@ -126,6 +128,8 @@ export function accountFromRow(row: Row): Account {
     chargesMicroUsd: int64(row.ChargesMicroUsd),
     pendingMicroUsd: int64(row.PendingMicroUsd),
     adjustmentsMicroUsd: int64(row.AdjustmentsMicroUsd),
+    openInvoicesMicroUsd: int64(row.OpenInvoicesMicroUsd),
+    openInvoiceCount: smallInt(row.OpenInvoiceCount),
   };
 }
 
@@ -139,6 +143,8 @@ export function accountToRow(account: Account): Row {
     ChargesMicroUsd: account.chargesMicroUsd.toString(),
     PendingMicroUsd: account.pendingMicroUsd.toString(),
     AdjustmentsMicroUsd: account.adjustmentsMicroUsd.toString(),
+    OpenInvoicesMicroUsd: account.openInvoicesMicroUsd.toString(),
+    OpenInvoiceCount: String(account.openInvoiceCount),
     UpdatedAt: 'spanner.commit_timestamp()',
   };
 }
@@ -164,6 +170,40 @@ export function chargeToRow(charge: Charge): Row {
     ChargeEventId: charge.chargeEventId,
     ChargedMicroUsd: charge.chargedMicroUsd.toString(),
     Status: charge.status,
+    UpdatedAt: 'spanner.commit_timestamp()',
+  };
+}
+
+export const INVOICE_COLUMNS = ['UserId', 'InvoiceId', 'OpenEventId', 'AmountMicroUsd', 'PaidMicroUsd', 'PaymentCount', 'Status', 'OpenedAtMicros'] as const;
+
+export function invoiceFromRow(row: Row): Invoice {
+  const status = String(row.Status);
+  if (status !== 'open' && status !== 'paid' && status !== 'void') throw new Error(`invoice ${String(row.InvoiceId)} has unknown status ${status}`);
+  return {
+    userId: String(row.UserId),
+    invoiceId: String(row.InvoiceId),
+    openEventId: String(row.OpenEventId),
+    amountMicroUsd: int64(row.AmountMicroUsd),
+    paidMicroUsd: int64(row.PaidMicroUsd),
+    paymentCount: smallInt(row.PaymentCount),
+    status,
+    openedAt: businessTimeFromMicros(row.OpenedAtMicros),
+  };
+}
+
+/** OpenSinceMicros is set only while the invoice is open: the null-filtered index of open invoices holds exactly those. */
+export function invoiceToRow(invoice: Invoice): Row {
+  const openedAt = businessTimeMicros(invoice.openedAt);
+  return {
+    UserId: invoice.userId,
+    InvoiceId: invoice.invoiceId,
+    OpenEventId: invoice.openEventId,
+    AmountMicroUsd: invoice.amountMicroUsd.toString(),
+    PaidMicroUsd: invoice.paidMicroUsd.toString(),
+    PaymentCount: String(invoice.paymentCount),
+    Status: invoice.status,
+    OpenedAtMicros: openedAt,
+    OpenSinceMicros: invoice.status === 'open' ? openedAt : null,
     UpdatedAt: 'spanner.commit_timestamp()',
   };
 }

@@ -1,5 +1,5 @@
 import { SpannerConnection } from './connection';
-import { MIGRATIONS, Migration, SCHEMA_MIGRATIONS_TABLE } from './schema';
+import { Migration, SCHEMA_MIGRATIONS_TABLE } from './schema';
 
 export interface MigrateReport {
   readonly createdInstance: boolean;
@@ -46,13 +46,29 @@ async function updateSchema(connection: SpannerConnection, statements: string[])
   await operation.promise();
 }
 
+const ALREADY_EXISTS = 6;
+
+/**
+ * Creates something that was missing a moment ago; false when another migrate (another
+ * process, another test file) created it in between, which is just as good.
+ */
+async function createUnlessExists(create: () => Promise<void>): Promise<boolean> {
+  try {
+    await create();
+    return true;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === ALREADY_EXISTS) return false;
+    throw error;
+  }
+}
+
 /**
  * Brings a database to the latest schema: creates the instance (emulator only) and the
  * database when missing, then applies every migration not yet recorded. A statement whose
  * table or index already exists is skipped, so a run interrupted between a DDL change and
  * its record finishes cleanly the next time. Running it twice is a no-op.
  */
-export async function migrate(connection: SpannerConnection, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrateReport> {
+export async function migrate(connection: SpannerConnection, migrations: readonly Migration[]): Promise<MigrateReport> {
   const { instance, database, settings } = connection;
   let createdInstance = false;
   let createdDatabase = false;
@@ -61,19 +77,17 @@ export async function migrate(connection: SpannerConnection, migrations: readonl
     if (!settings.emulatorHost) {
       throw new Error(`instance ${settings.instanceId} does not exist; create it in Cloud Spanner first (migrate creates instances only on the emulator)`);
     }
-    const [, operation] = await connection.spanner.createInstance(settings.instanceId, {
-      config: 'emulator-config',
-      nodes: 1,
-      displayName: settings.instanceId,
+    createdInstance = await createUnlessExists(async () => {
+      const [, operation] = await connection.spanner.createInstance(settings.instanceId, { config: 'emulator-config', nodes: 1, displayName: settings.instanceId });
+      await operation.promise();
     });
-    await operation.promise();
-    createdInstance = true;
   }
   const [databaseExists] = await database.exists();
   if (!databaseExists) {
-    const [, operation] = await instance.createDatabase(settings.databaseId);
-    await operation.promise();
-    createdDatabase = true;
+    createdDatabase = await createUnlessExists(async () => {
+      const [, operation] = await instance.createDatabase(settings.databaseId);
+      await operation.promise();
+    });
   }
 
   let objects = await existingObjects(connection);

@@ -1,6 +1,8 @@
 /**
- * The Spanner schema, as ordered migrations. `spanledger db migrate` applies the ones a
- * database has not seen yet (recorded in SchemaMigrations), so it is safe to run again.
+ * The ledger's part of the Spanner schema, as ordered migrations (versions 1-9; the
+ * projections have 10-19, the Kafka relays 20-29, and app/schema.ts puts them together).
+ * `spanledger db migrate` applies the ones a database has not seen yet (recorded in
+ * SchemaMigrations), so it is safe to run again.
  *
  * Why it looks like this:
  * - Events is keyed by the deterministic event ID. A retried or replayed command can only
@@ -18,8 +20,6 @@
  * - Accounts and Charges are the write-side state `decide` needs, updated in the same
  *   commit as the events they were folded from, so deciding reads O(1) rows.
  */
-import { PROJECTION_MIGRATIONS } from '../../projections/spanner/schema';
-import { KAFKA_MIGRATIONS } from '../kafka/schema';
 
 export interface Migration {
   readonly version: number;
@@ -30,7 +30,7 @@ export interface Migration {
 /** Number of shards of the global-order index. Changing it needs a data migration. */
 export const EVENT_ORDER_SHARDS = 16;
 
-const LEDGER_MIGRATIONS: readonly Migration[] = [
+export const LEDGER_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: 'event log and write-side state',
@@ -84,19 +84,35 @@ const LEDGER_MIGRATIONS: readonly Migration[] = [
       ) PRIMARY KEY (ConsumerGroup, Topic, KafkaPartition)`,
     ],
   },
+  {
+    version: 3,
+    description: 'invoices paid from the token balance: Invoices, their open ones per user, the amount still due per account',
+    // Invoices are interleaved in their account: a command reads its user's account and open
+    // invoices from one split. OpenInvoicesByUser holds only open invoices (OpenSinceMicros
+    // is NULL otherwise), oldest first: exactly the order they are paid in. A command reads
+    // it only when the account says something is due (OpenInvoiceCount > 0).
+    statements: [
+      'ALTER TABLE Accounts ADD COLUMN OpenInvoicesMicroUsd INT64 NOT NULL DEFAULT (0)',
+      'ALTER TABLE Accounts ADD COLUMN OpenInvoiceCount INT64 NOT NULL DEFAULT (0)',
+      `CREATE TABLE Invoices (
+        UserId STRING(256) NOT NULL,
+        InvoiceId STRING(256) NOT NULL,
+        OpenEventId STRING(32) NOT NULL,
+        AmountMicroUsd INT64 NOT NULL,
+        PaidMicroUsd INT64 NOT NULL,
+        PaymentCount INT64 NOT NULL,
+        Status STRING(8) NOT NULL,
+        OpenedAtMicros INT64 NOT NULL,
+        OpenSinceMicros INT64,
+        UpdatedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+      ) PRIMARY KEY (UserId, InvoiceId),
+        INTERLEAVE IN PARENT Accounts ON DELETE NO ACTION`,
+      `CREATE NULL_FILTERED INDEX OpenInvoicesByUser ON Invoices (UserId, OpenSinceMicros, InvoiceId)
+        STORING (OpenEventId, AmountMicroUsd, PaidMicroUsd, PaymentCount, Status, OpenedAtMicros),
+        INTERLEAVE IN Accounts`,
+    ],
+  },
 ];
-
-/**
- * The database schema is one artifact, so every module's migrations are listed here, in
- * version order: the ledger's (1-2), the projections' (10-19), Kafka relays' (20-29).
- */
-export const MIGRATIONS: readonly Migration[] = [...LEDGER_MIGRATIONS, ...PROJECTION_MIGRATIONS, ...KAFKA_MIGRATIONS].sort(
-  (a, b) => a.version - b.version,
-);
-
-for (let i = 1; i < MIGRATIONS.length; i++) {
-  if (MIGRATIONS[i]!.version === MIGRATIONS[i - 1]!.version) throw new Error(`two migrations share version ${MIGRATIONS[i]!.version}`);
-}
 
 export const SCHEMA_MIGRATIONS_TABLE = `CREATE TABLE SchemaMigrations (
   Version INT64 NOT NULL,
@@ -104,4 +120,3 @@ export const SCHEMA_MIGRATIONS_TABLE = `CREATE TABLE SchemaMigrations (
   AppliedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
 ) PRIMARY KEY (Version)`;
 
-export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));

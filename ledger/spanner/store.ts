@@ -1,12 +1,14 @@
 import { PreciseDate } from '@google-cloud/precise-date';
 import { Transaction } from '@google-cloud/spanner';
-import { Account, Charge } from '../core/account';
+import { Account, Charge, Invoice } from '../core/account';
 import { StoredEvent } from '../core/events';
 import { LIMITS } from '../core/limits';
 import {
   comparePositions,
   GlobalPosition,
   InboxOffset,
+  InvoiceKey,
+  invoiceKey,
   KafkaOutcome,
   LedgerStore,
   LedgerTransaction,
@@ -27,6 +29,9 @@ import {
   EVENT_READ_COLUMNS,
   eventFromRow,
   int64,
+  INVOICE_COLUMNS,
+  invoiceFromRow,
+  invoiceToRow,
   Row,
   shardOf,
   smallInt,
@@ -41,7 +46,13 @@ const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;
 
 /** Mutations one write set costs, counted as Spanner counts them (cells plus index entries). */
 export function mutationCount(writes: LedgerWrites): number {
-  return writes.events.length * (EVENT_COLUMNS.length + 1 + 2) + writes.accounts.length * 9 + writes.charges.length * 6;
+  return (
+    writes.events.length * (EVENT_COLUMNS.length + 1 + 2) +
+    writes.accounts.length * (ACCOUNT_COLUMNS.length + 1) +
+    writes.charges.length * 6 +
+    // An invoice row, and its entry in the index of open invoices.
+    (writes.invoices?.length ?? 0) * (INVOICE_COLUMNS.length + 2 + 1)
+  );
 }
 
 /** Reads and buffered writes of one Spanner read-write transaction (see LedgerTransaction). */
@@ -73,6 +84,48 @@ class SpannerLedgerTransaction implements LedgerTransaction {
   async readCharges(invoiceIds: readonly string[]): Promise<Map<string, Charge>> {
     const rows = await this.readByKeys('Charges', CHARGE_COLUMNS, invoiceIds);
     return new Map(rows.map((row) => [String(row.InvoiceId), chargeFromRow(row)]));
+  }
+
+  async readInvoices(keys: readonly InvoiceKey[]): Promise<Map<string, Invoice>> {
+    if (keys.length === 0) return new Map();
+    const [rows] = await this.tx.read('Invoices', { keys: keys.map((key) => [key.userId, key.invoiceId]), columns: [...INVOICE_COLUMNS], ...READ_JSON, ...this.connection.queryOptions });
+    return new Map((rows as unknown as Row[]).map((row) => {
+      const invoice = invoiceFromRow(row);
+      return [invoiceKey(invoice.userId, invoice.invoiceId), invoice];
+    }));
+  }
+
+  async readOpenInvoices(userIds: readonly string[]): Promise<Map<string, Invoice[]>> {
+    const unique = [...new Set(userIds)];
+    if (unique.length === 0) return new Map();
+    // One read of the index of open invoices, a key range per user: already oldest first.
+    const [rows] = await this.tx.read('Invoices', {
+      index: 'OpenInvoicesByUser',
+      ranges: unique.map((userId) => ({ startClosed: [userId], endClosed: [userId] })),
+      columns: [...INVOICE_COLUMNS],
+      ...READ_JSON,
+      ...this.connection.queryOptions,
+    });
+    const out = new Map<string, Invoice[]>();
+    for (const row of rows as unknown as Row[]) {
+      const invoice = invoiceFromRow(row);
+      out.set(invoice.userId, [...(out.get(invoice.userId) ?? []), invoice]);
+    }
+    return out;
+  }
+
+  async readStreamAfter(streamId: string, afterVersion: number, limit: number): Promise<StoredEvent[]> {
+    const [keys] = await this.tx.read('Events', {
+      index: 'EventsByStream',
+      ranges: [{ startOpen: [streamId, String(afterVersion)], endClosed: [streamId] }],
+      columns: ['EventId', 'StreamVersion'],
+      limit,
+      ...READ_JSON,
+      ...this.connection.queryOptions,
+    });
+    const ids = (keys as unknown as Row[]).map((row) => String(row.EventId));
+    const events = await this.readEvents(ids);
+    return [...events.values()].sort((a, b) => a.streamVersion - b.streamVersion);
   }
 
   async readStreamVersion(streamId: string): Promise<number> {
@@ -118,6 +171,7 @@ class SpannerLedgerTransaction implements LedgerTransaction {
       }
       if (writes.accounts.length > 0) this.tx.upsert('Accounts', writes.accounts.map(accountToRow));
       if (writes.charges.length > 0) this.tx.upsert('Charges', writes.charges.map(chargeToRow));
+      if (writes.invoices && writes.invoices.length > 0) this.tx.upsert('Invoices', writes.invoices.map(invoiceToRow));
       if (writes.inbox && writes.inbox.length > 0) {
         mutations += writes.inbox.length * 7;
         this.tx.upsert('KafkaInbox', writes.inbox.map(inboxToRow));

@@ -50,6 +50,8 @@ export function balanceRowJson(row: BalanceRow): Record<string, string | number>
     chargesMicroUsd: row.chargesMicroUsd.toString(),
     pendingMicroUsd: row.pendingMicroUsd.toString(),
     adjustmentsMicroUsd: row.adjustmentsMicroUsd.toString(),
+    openInvoicesMicroUsd: row.openInvoicesMicroUsd.toString(),
+    openInvoiceCount: row.openInvoiceCount,
     lastEventAt: row.lastEventAt,
   };
 }

@@ -26,7 +26,7 @@ export interface Projection<Row> {
   render(row: Row): string;
 }
 
-export const PROJECTION_NAMES = ['balances', 'transactions'] as const;
+export const PROJECTION_NAMES = ['balances', 'transactions', 'invoices'] as const;
 export type ProjectionName = (typeof PROJECTION_NAMES)[number];
 
 export function isProjectionName(name: string): name is ProjectionName {

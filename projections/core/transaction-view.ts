@@ -2,10 +2,13 @@ import { EVENT_TYPES, EventType, StoredEvent } from '../../ledger/core/events';
 import { Projection, ViewKey } from './projection';
 
 /**
- * Transaction view, per user, in the shape of Storj's billing transactions: one row per
- * deposit, per bonus, per charge and per adjustment, keyed by the event ID of the event that
- * created it. Settle and fail events do not add rows: they change the status (and metadata)
- * of the charge row they refer to; a failed charge keeps its row with status "failed".
+ * Transaction view, per user, in the shape of Storj's billing transactions: one row per money
+ * movement, keyed by the event ID of the event that made it: a deposit, a bonus, a charge, an
+ * adjustment, an invoice payment, the refund of a failed charge, the refund of a voided
+ * invoice's payments. A settle changes the status of the charge row it refers to; a fail
+ * marks it "failed" and adds its refund as a row of its own, so that the amounts of a user's
+ * rows always sum to the available balance (a pending charge counts: it is off the balance
+ * until it fails). Opening an invoice and crossing a threshold move no money: no row.
  *
  * ORDER (the one rule, used by every reader and by rebuilds): newest first by occurredAt,
  * ties broken by the account stream version, descending. The stream version is unique per
@@ -35,8 +38,8 @@ export interface TransactionRow {
   readonly occurredAt: string;
 }
 
-/** All event types: every event adds a row or changes one. */
-const HANDLED: ReadonlySet<EventType> = new Set<EventType>(EVENT_TYPES);
+/** Every event type that moves money adds a row or changes one. */
+const HANDLED: ReadonlySet<EventType> = new Set<EventType>(EVENT_TYPES.filter((type) => type !== 'InvoiceOpened' && type !== 'BalanceThresholdCrossed'));
 
 /** Newest first: occurredAt descending, then stream version descending (see the ORDER rule above). */
 export function compareTransactions(a: TransactionRow, b: TransactionRow): number {
@@ -108,12 +111,56 @@ export function transactionRowsOf(event: StoredEvent, existing: (key: ViewKey) =
     case 'ChargeFailed': {
       const charge = existing(chargeRowKey(event));
       if (!charge) throw new Error(`transaction view: ${event.type} ${event.eventId} refers to charge ${event.payload.chargeEventId}, which has no row`);
+      if (event.type === 'ChargeSettled') return [{ ...charge, status: 'complete', metadata: { ...charge.metadata, reference: event.payload.reference } }];
+      const p = event.payload;
       return [
-        event.type === 'ChargeSettled'
-          ? { ...charge, status: 'complete', metadata: { ...charge.metadata, reference: event.payload.reference } }
-          : { ...charge, status: 'failed', metadata: { ...charge.metadata, reason: event.payload.reason } },
+        { ...charge, status: 'failed', metadata: { ...charge.metadata, reason: p.reason } },
+        {
+          ...base,
+          userId: p.userId,
+          type: 'credit',
+          source: 'invoice',
+          status: 'complete',
+          amountMicroUsd: BigInt(p.refundedMicroUsd),
+          description: `refund of the failed charge of invoice ${p.invoiceId}`,
+          metadata: { invoiceId: p.invoiceId, chargeEventId: p.chargeEventId, reason: p.reason },
+        },
       ];
     }
+    case 'InvoicePaymentMade': {
+      const p = event.payload;
+      return [
+        {
+          ...base,
+          userId: p.userId,
+          type: 'debit',
+          source: 'invoice',
+          status: 'complete',
+          amountMicroUsd: -BigInt(p.amountMicroUsd),
+          description: p.remainingMicroUsd === '0' ? `invoice ${p.invoiceId} payment ${p.paymentNumber} (paid)` : `invoice ${p.invoiceId} payment ${p.paymentNumber} (partial)`,
+          metadata: { invoiceId: p.invoiceId, paymentNumber: p.paymentNumber, remainingMicroUsd: p.remainingMicroUsd },
+        },
+      ];
+    }
+    case 'InvoiceVoided': {
+      const p = event.payload;
+      if (p.refundedMicroUsd === '0') return [];
+      return [
+        {
+          ...base,
+          userId: p.userId,
+          type: 'credit',
+          source: 'invoice',
+          status: 'complete',
+          amountMicroUsd: BigInt(p.refundedMicroUsd),
+          description: `invoice ${p.invoiceId} voided: its payments refunded`,
+          metadata: { invoiceId: p.invoiceId, reason: p.reason, forgivenMicroUsd: p.forgivenMicroUsd },
+        },
+      ];
+    }
+    case 'InvoiceOpened':
+    case 'BalanceThresholdCrossed':
+      return [];
     case 'BalanceAdjusted': {
       const p = event.payload;
       const amount = BigInt(p.amountMicroUsd);

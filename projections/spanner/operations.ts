@@ -16,12 +16,13 @@ import {
   PROJECTION_NAMES,
   ProjectionName,
   PROJECTIONS,
+  InvoiceRow,
   TransactionRow,
   ViewDifference,
 } from '../core';
 import { ensureActiveGenerations, generationFromRow, GenerationState, readActivePointers, readGenerationRows } from './generations';
 import { advance, applyChunk, DEFAULT_CHUNK_SIZE, DEFAULT_PAGE_SIZE, newOwnerId, releaseLease, runProjector, Target } from './runtime';
-import { READ_JSON, transactionTable, VIEW_TABLES, ViewTable } from './tables';
+import { invoiceTable, READ_JSON, transactionTable, VIEW_TABLES, ViewTable } from './tables';
 
 /* ------------------------------------------------------------------ rebuild */
 
@@ -289,6 +290,32 @@ export async function readTransactions(connection: SpannerConnection, userId: st
       ...connection.queryOptions,
     });
     return { generation, rows: (rows as unknown as Row[]).map(transactionTable.fromRow) };
+  } finally {
+    snapshot.end();
+  }
+}
+
+export interface InvoicesPage {
+  readonly generation: number | null;
+  readonly rows: InvoiceRow[];
+}
+
+/** A user's invoices from the active generation of the invoices view, oldest first (opened at, then invoice ID). */
+export async function readInvoices(connection: SpannerConnection, userId: string, status?: InvoiceRow['status']): Promise<InvoicesPage> {
+  const [snapshot] = await connection.database.getSnapshot({ strong: true });
+  try {
+    const generation = (await readActivePointers(snapshot)).get('invoices');
+    if (generation === undefined) return { generation: null, rows: [] };
+    const [rows] = await snapshot.run({
+      sql: `SELECT ${invoiceTable.columns.join(', ')} FROM InvoiceView
+            WHERE Generation = @generation AND UserId = @userId AND (@status IS NULL OR Status = @status)
+            ORDER BY OpenedAtMicros, InvoiceId`,
+      params: { generation: String(generation), userId, status: status ?? null },
+      types: { generation: 'int64', userId: 'string', status: 'string' },
+      ...READ_JSON,
+      ...connection.queryOptions,
+    });
+    return { generation, rows: (rows as unknown as Row[]).map(invoiceTable.fromRow) };
   } finally {
     snapshot.end();
   }

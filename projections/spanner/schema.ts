@@ -79,4 +79,25 @@ export const PROJECTION_MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE TransactionView ADD COLUMN OccurredAtMicros INT64',
     ],
   },
+  {
+    version: 12,
+    description: 'views: the invoices view, and what is still due on open invoices in the balance view',
+    statements: [
+      'ALTER TABLE BalanceView ADD COLUMN OpenInvoicesMicroUsd INT64 NOT NULL DEFAULT (0)',
+      'ALTER TABLE BalanceView ADD COLUMN OpenInvoiceCount INT64 NOT NULL DEFAULT (0)',
+      `CREATE TABLE InvoiceView (
+        Generation INT64 NOT NULL,
+        UserId STRING(256) NOT NULL,
+        InvoiceId STRING(256) NOT NULL,
+        Status STRING(8) NOT NULL,
+        AmountMicroUsd INT64 NOT NULL,
+        PaidMicroUsd INT64 NOT NULL,
+        Description STRING(MAX),
+        OpenedAt TIMESTAMP NOT NULL,
+        OpenedAtMicros INT64 NOT NULL,
+        ClosedAtMicros INT64,
+        Payments STRING(MAX) NOT NULL,
+      ) PRIMARY KEY (Generation, UserId, InvoiceId)`,
+    ],
+  },
 ];

@@ -1,5 +1,5 @@
 import { ACCOUNT_COLUMNS, accountFromRow, accountToRow, businessTimeFromMicros, businessTimeMicros, int64, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
-import { BalanceRow, ProjectionName, ProjectionRows, TransactionRow, ViewKey } from '../core';
+import { BalanceRow, InvoiceRow, ProjectionName, ProjectionRows, TransactionRow, ViewKey } from '../core';
 
 /** Spanner side of a view: table, columns and the row codec (INT64 as decimal strings, never numbers). */
 export interface ViewTable<R> {
@@ -82,9 +82,41 @@ export const transactionTable: ViewTable<TransactionRow> = {
   keyOfRow: (row) => [String(row.UserId), String(row.EventId)],
 };
 
+export const invoiceTable: ViewTable<InvoiceRow> = {
+  table: 'InvoiceView',
+  columns: ['UserId', 'InvoiceId', 'Status', 'AmountMicroUsd', 'PaidMicroUsd', 'Description', 'OpenedAtMicros', 'ClosedAtMicros', 'Payments'],
+  keyColumns: ['UserId', 'InvoiceId'],
+  toRow: (generation, row) => ({
+    Generation: String(generation),
+    UserId: row.userId,
+    InvoiceId: row.invoiceId,
+    Status: row.status,
+    AmountMicroUsd: row.amountMicroUsd.toString(),
+    PaidMicroUsd: row.paidMicroUsd.toString(),
+    Description: row.description,
+    OpenedAt: row.openedAt,
+    OpenedAtMicros: businessTimeMicros(row.openedAt),
+    ClosedAtMicros: row.closedAt === null ? null : businessTimeMicros(row.closedAt),
+    Payments: JSON.stringify(row.payments.map((payment) => ({ eventId: payment.eventId, amountMicroUsd: payment.amountMicroUsd.toString(), occurredAt: payment.occurredAt }))),
+  }),
+  fromRow: (row) => ({
+    userId: String(row.UserId),
+    invoiceId: String(row.InvoiceId),
+    status: String(row.Status) as InvoiceRow['status'],
+    amountMicroUsd: int64(row.AmountMicroUsd),
+    paidMicroUsd: int64(row.PaidMicroUsd),
+    description: row.Description === null || row.Description === undefined ? null : String(row.Description),
+    openedAt: businessTimeFromMicros(row.OpenedAtMicros),
+    closedAt: row.ClosedAtMicros === null || row.ClosedAtMicros === undefined ? null : businessTimeFromMicros(row.ClosedAtMicros),
+    payments: (JSON.parse(String(row.Payments)) as { eventId: string; amountMicroUsd: string; occurredAt: string }[]).map((payment) => ({ ...payment, amountMicroUsd: BigInt(payment.amountMicroUsd) })),
+  }),
+  keyOfRow: (row) => [String(row.UserId), String(row.InvoiceId)],
+};
+
 export const VIEW_TABLES: { [N in ProjectionName]: ViewTable<ProjectionRows[N]> } = {
   balances: balanceTable,
   transactions: transactionTable,
+  invoices: invoiceTable,
 };
 
 export const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;

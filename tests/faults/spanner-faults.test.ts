@@ -11,6 +11,7 @@ import { LedgerStore, LedgerTransaction } from '../../ledger/core/store';
 import { accountToRow } from '../../ledger/spanner/codec';
 import { connect, settingsFromEnv, SpannerConnection } from '../../ledger/spanner/connection';
 import { migrate } from '../../ledger/spanner/migrate';
+import { MIGRATIONS } from '../../app/schema';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
 import { runReadWrite } from '../../ledger/spanner/transaction';
 import { adjustWire, depositWire } from '../support/commands';
@@ -51,7 +52,7 @@ describe('a transaction callback that throws', () => {
     let buffered = 0;
     const failure = store.transact(async (tx: LedgerTransaction) => {
       invocations++;
-      const { decisions, writes } = await decideBatch(tx, [deposit], 1000);
+      const { decisions, writes } = await decideBatch(tx, [deposit], { bonusRateBps: 1000, thresholds: [] });
       expect(decisions.map((decision) => decision.outcome)).toEqual(['accepted']);
       tx.write(writes);
       buffered = writes.events.length;
@@ -221,7 +222,7 @@ describe('the emulator killed under a running submit', () => {
     expect(emulator.host).not.toBe(emulatorHost());
     const connection = connectToPrivate(emulator.host);
     connections.push(connection);
-    await migrate(connection);
+    await migrate(connection, MIGRATIONS);
     return { emulator, connection };
   }
 

@@ -5,6 +5,7 @@ import { CommandHandler } from '../../ledger/core/handler';
 import { accountToRow } from '../../ledger/spanner/codec';
 import { connect, settingsFromEnv, SpannerConnection } from '../../ledger/spanner/connection';
 import { migrate } from '../../ledger/spanner/migrate';
+import { MIGRATIONS } from '../../app/schema';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
 import { depositWire } from '../support/commands';
 import { FaultProxy, startFaultProxy } from '../support/fault-proxy';
@@ -90,7 +91,7 @@ beforeAll(async () => {
   directStore = new SpannerLedgerStore(direct);
   handler = new CommandHandler(store, { bonusRateBps: 0 });
   // Through the proxy: instance and database creation, DDL and its long-running operations.
-  await migrate(viaProxy);
+  await migrate(viaProxy, MIGRATIONS);
   // Something for the later tests to read, so each of them can also run on its own.
   await new CommandHandler(directStore, { bonusRateBps: 0 }).handle([command(depositWire('fp-seed', 1, '1000000'))]);
 });

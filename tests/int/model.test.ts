@@ -1,11 +1,10 @@
 import fc from 'fast-check';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
-import { BalanceRow } from '../../projections/core';
-import { readActiveViews, readTransactions, rebuild } from '../../projections/spanner/operations';
+import { readActiveViews, readInvoices, readTransactions, rebuild } from '../../projections/spanner/operations';
 import { runProjector } from '../../projections/spanner/runtime';
 import { scenarioArb } from '../model/generators';
-import { balanceShape, checkEqual, checkLogAgainstModel, modelBalanceShape, readRunEvents, RunResult, runScenario, transactionShape } from '../model/harness';
+import { balanceRowFromViewText, balanceShape, checkEqual, checkLogAgainstModel, invoiceShape, modelBalanceShape, modelInvoiceShape, readRunEvents, RunResult, runScenario, transactionShape } from '../model/harness';
 import { freshConnection } from '../support/spanner';
 
 /**
@@ -31,24 +30,14 @@ async function checkViews(connection: SpannerConnection, run: RunResult, when: s
   const got = run.users.flatMap((userId) => {
     const text = balanceView.get(JSON.stringify([userId]));
     if (text === undefined) return [];
-    const row = JSON.parse(text) as Record<string, string | number>;
-    const parsed: BalanceRow = {
-      userId: String(row.userId),
-      version: Number(row.version),
-      balanceMicroUsd: BigInt(row.balanceMicroUsd!),
-      depositsMicroUsd: BigInt(row.depositsMicroUsd!),
-      bonusesMicroUsd: BigInt(row.bonusesMicroUsd!),
-      chargesMicroUsd: BigInt(row.chargesMicroUsd!),
-      pendingMicroUsd: BigInt(row.pendingMicroUsd!),
-      adjustmentsMicroUsd: BigInt(row.adjustmentsMicroUsd!),
-      lastEventAt: String(row.lastEventAt),
-    };
-    return [balanceShape(parsed)];
+    return [balanceShape(balanceRowFromViewText(text))];
   });
   checkEqual(got, [...run.model.balances().values()].map((b) => modelBalanceShape(b, true)), `${when}: balance view differs from the model`, run.trace);
   for (const userId of run.users) {
     const page = await readTransactions(connection, userId, 1000);
     checkEqual(page.rows.map(transactionShape), run.model.transactions(userId), `${when}: transaction view of ${userId} differs from the model`, run.trace);
+    const invoices = await readInvoices(connection, userId);
+    checkEqual(invoices.rows.map(invoiceShape), run.model.invoices(userId).map(modelInvoiceShape), `${when}: invoices view of ${userId} differs from the model`, run.trace);
   }
 }
 
@@ -71,7 +60,7 @@ describe('ledger vs reference model (Spanner emulator)', () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb(40), async (scenario) => {
         const ns = { tag: `r${runNumber++}x` };
-        const run = await runScenario(store, scenario, ns, { bonusRateBps: BONUS_RATE_BPS, modelBonusRateBps: MODEL_BONUS_RATE_BPS });
+        const run = await runScenario(store, scenario, ns, { bonusRateBps: BONUS_RATE_BPS, modelBonusRateBps: MODEL_BONUS_RATE_BPS, thresholds: [10_000_000n, 30_000_000n] });
         checkLogAgainstModel(run, await readRunEvents(store, run.users));
         commands += run.texts.length;
         accepted += run.outcomes.filter((outcome) => outcome.status === 'accepted').length;

@@ -8,7 +8,7 @@ import { ACCOUNT_COLUMNS, accountFromRow, Row } from '../../ledger/spanner/codec
 import { runCli } from '../../commands/main';
 import { CliIo } from '../../commands/io';
 import { EXIT } from '../../commands/errors';
-import { foldAll, PROJECTIONS, Projection, ProjectionName, compareTransactions, TransactionRow } from '../../projections/core';
+import { foldAll, PROJECTION_NAMES, PROJECTIONS, Projection, ProjectionName, compareTransactions, TransactionRow } from '../../projections/core';
 import { readActiveViews, readTransactions } from '../../projections/spanner/operations';
 import { runProjector } from '../../projections/spanner/runtime';
 import { cliEnv, freshConnection } from '../support/spanner';
@@ -19,7 +19,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { connect } from '../../ledger/spanner/connection';
 import { accountStreamId } from '../../ledger/core/ids';
 import { ReferenceLedger } from '../model/reference-ledger';
-import { balanceShape, modelBalanceShape } from '../model/harness';
+import { balanceRowFromViewText, balanceShape, modelBalanceShape } from '../model/harness';
 
 const SEED = Number(process.env.PROJECTIONS_SEED ?? 20260131);
 
@@ -106,7 +106,7 @@ async function allEvents(store: SpannerLedgerStore): Promise<StoredEvent[]> {
 
 function foldedViews(events: StoredEvent[]): Map<ProjectionName, Map<string, string>> {
   const out = new Map<ProjectionName, Map<string, string>>();
-  for (const name of ['balances', 'transactions'] as const) {
+  for (const name of PROJECTION_NAMES) {
     const projection = PROJECTIONS[name] as Projection<unknown>;
     const rows = foldAll(projection, events);
     out.set(name, new Map([...rows].map(([key, row]) => [key, projection.render(row)])));
@@ -134,18 +134,7 @@ function modelBalances(commands: readonly Command[]): Map<string, unknown> {
 function viewBalances(views: Map<ProjectionName, Map<string, string>>): Map<string, unknown> {
   return new Map(
     [...views.get('balances')!.values()].map((text) => {
-      const row = JSON.parse(text) as Record<string, string | number>;
-      const shape = balanceShape({
-        userId: String(row.userId),
-        version: Number(row.version),
-        balanceMicroUsd: BigInt(row.balanceMicroUsd!),
-        depositsMicroUsd: BigInt(row.depositsMicroUsd!),
-        bonusesMicroUsd: BigInt(row.bonusesMicroUsd!),
-        chargesMicroUsd: BigInt(row.chargesMicroUsd!),
-        pendingMicroUsd: BigInt(row.pendingMicroUsd!),
-        adjustmentsMicroUsd: BigInt(row.adjustmentsMicroUsd!),
-        lastEventAt: String(row.lastEventAt),
-      });
+      const shape = balanceShape(balanceRowFromViewText(text));
       return [shape.userId, shape];
     }),
   );
@@ -155,7 +144,7 @@ async function readAccounts(connection: SpannerConnection): Promise<Map<string, 
   const [rows] = await connection.database.run({ sql: `SELECT ${ACCOUNT_COLUMNS.join(', ')} FROM Accounts`, json: true, jsonOptions: { wrapNumbers: true } });
   return new Map((rows as unknown as Row[]).map((row) => {
     const account = accountFromRow(row);
-    return [account.userId, JSON.stringify({ ...account, balanceMicroUsd: String(account.balanceMicroUsd), depositsMicroUsd: String(account.depositsMicroUsd), bonusesMicroUsd: String(account.bonusesMicroUsd), chargesMicroUsd: String(account.chargesMicroUsd), pendingMicroUsd: String(account.pendingMicroUsd), adjustmentsMicroUsd: String(account.adjustmentsMicroUsd) })];
+    return [account.userId, JSON.stringify(account, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))];
   }));
 }
 
@@ -199,7 +188,7 @@ describe('projections on the emulator', () => {
     const report = JSON.parse(rebuildRun.out()) as { events: number; projections: { generation: number; previousGeneration: number }[] };
     expect(report.events).toBe(events.length);
     const rebuilt = await readActiveViews(connection);
-    for (const name of ['balances', 'transactions'] as const) expect(rebuilt.generations.get(name)).toBe(incremental.generations.get(name)! + 1);
+    for (const name of PROJECTION_NAMES) expect(rebuilt.generations.get(name)).toBe(incremental.generations.get(name)! + 1);
     expect(rebuilt.views).toEqual(incremental.views);
     // The old generation's rows are gone.
     const [old] = await connection.database.run({ sql: 'SELECT COUNT(*) AS N FROM TransactionView WHERE Generation = @g', params: { g: String(incremental.generations.get('transactions')) }, types: { g: 'int64' }, json: true });
@@ -274,14 +263,16 @@ describe('projections on the emulator', () => {
     expect(lines).toHaveLength(1);
     const body = JSON.parse(lines[0]!) as { userId: string; transactions: Record<string, unknown>[] };
     expect(body.userId).toBe(userId);
-    // Same occurredAt for all three rows: stream version decides (charge v3, bonus v2, deposit v1).
+    // The charge and the deposit share occurredAt, so the stream version decides (charge v3,
+    // bonus v2, deposit v1); the fail's refund is the latest row (v4, a day later).
     expect(body.transactions.map((row) => [row.source, row.status, row.amountMicroUsd, row.type])).toEqual([
+      ['invoice', 'complete', '2500000', 'credit'],
       ['invoice', 'failed', '-2500000', 'debit'],
       ['bonus', 'complete', '1000000', 'credit'],
       ['zksync', 'complete', '10000000', 'credit'],
     ]);
-    expect(body.transactions[0]!.metadata).toEqual({ invoiceId: 'ryw-inv', reason: 'declined', requestedMicroUsd: '2500000' });
-    expect(body.transactions[2]!.occurredAt).toBe('2026-02-01T00:00:00.000001Z');
+    expect(body.transactions[1]!.metadata).toEqual({ invoiceId: 'ryw-inv', reason: 'declined', requestedMicroUsd: '2500000' });
+    expect(body.transactions[3]!.occurredAt).toBe('2026-02-01T00:00:00.000001Z');
   });
 
   test('users whose IDs sort differently in UTF-16 and UTF-8 are projected, listed and verified (the reader no longer loops)', async () => {

@@ -6,7 +6,7 @@ import { accountStreamId } from '../../ledger/core/ids';
 import { comparePositions } from '../../ledger/core/store';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
-import { foldAll, PROJECTIONS, Projection, ProjectionName } from '../../projections/core';
+import { foldAll, PROJECTION_NAMES, PROJECTIONS, Projection, ProjectionName } from '../../projections/core';
 import { readActivePointers, readGenerationRows } from '../../projections/spanner/generations';
 import { readActiveViews, rebuild, RebuildSupersededError, verify } from '../../projections/spanner/operations';
 import { runProjector } from '../../projections/spanner/runtime';
@@ -31,7 +31,7 @@ const deposits = (users: readonly string[], from: number, count: number) =>
 async function expectedViews(store: SpannerLedgerStore, users: readonly string[]): Promise<Map<ProjectionName, Map<string, string>>> {
   const events = (await Promise.all(users.map((user) => store.readStream(accountStreamId(user))))).flat();
   const out = new Map<ProjectionName, Map<string, string>>();
-  for (const name of ['balances', 'transactions'] as const) {
+  for (const name of PROJECTION_NAMES) {
     const projection = PROJECTIONS[name] as Projection<unknown>;
     out.set(name, new Map([...foldAll(projection, events)].map(([key, row]) => [key, projection.render(row)])));
   }
@@ -104,7 +104,7 @@ describe('the rebuild switch', () => {
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected']);
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(RebuildSupersededError);
     const entries = await generations(connection);
-    for (const name of ['balances', 'transactions']) {
+    for (const name of PROJECTION_NAMES) {
       expect(entries.filter((entry) => entry.startsWith(`${name}/`) && entry.endsWith(':active'))).toHaveLength(1);
     }
     expect(entries.filter((entry) => entry.endsWith(':building'))).toEqual([]);

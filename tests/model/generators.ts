@@ -33,6 +33,10 @@ export type Op =
   | { kind: 'settle'; user: number; byOwner: boolean; invoice: number; charged: number | null; t: number; reference: string | null }
   | { kind: 'fail'; user: number; byOwner: boolean; invoice: number; charged: number | null; t: number; reason: string }
   | { kind: 'adjust'; user: number; key: number; amount: bigint; t: number }
+  /** Invoice IDs come from the charges' pool: one ID names one invoice, whichever command used it. */
+  | { kind: 'openInvoice'; user: number; invoice: number; amount: bigint; t: number; description: string | null }
+  /** `opened`: when set, an earlier openInvoice (picked by this number) instead of `invoice`. */
+  | { kind: 'voidInvoice'; user: number; byOwner: boolean; invoice: number; opened: number | null; t: number }
   /** An earlier valid command sent again, verbatim or re-encoded. */
   | { kind: 'resend'; pick: number; encoding: Encoding }
   /** An earlier valid command sent again with one field changed (same key, other content). */
@@ -115,6 +119,25 @@ const adjustOp = fc.record({
   t: time,
 });
 
+const openInvoiceOp = fc.record({
+  kind: fc.constant('openInvoice' as const),
+  user: fc.nat(USER_COUNT - 1),
+  invoice: fc.nat(INVOICE_POOL - 1),
+  // Sub-cent remainders too: what is due need not be whole cents, payments still are.
+  amount: fc.oneof({ weight: 4, arbitrary: smallMicros }, { weight: 3, arbitrary: centMicros }, { weight: 1, arbitrary: fc.bigInt({ min: 1n, max: 20_000n }) }),
+  t: time,
+  description: fc.option(fc.constantFrom('storage 2026-02', 'egress'), { nil: null }),
+});
+
+const voidInvoiceOp = fc.record({
+  kind: fc.constant('voidInvoice' as const),
+  user: fc.nat(USER_COUNT - 1),
+  byOwner,
+  invoice: fc.nat(INVOICE_POOL - 1),
+  opened: fc.option(fc.nat(), { nil: null, freq: 6 }),
+  t: time,
+});
+
 const encoding: fc.Arbitrary<Encoding> = fc.record({
   amountAsNumber: fc.boolean(),
   time: fc.constantFrom(0 as const, 1 as const, 2 as const, 3 as const),
@@ -134,6 +157,8 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 9, arbitrary: settleOp },
   { weight: 7, arbitrary: failOp },
   { weight: 10, arbitrary: adjustOp },
+  { weight: 12, arbitrary: openInvoiceOp },
+  { weight: 4, arbitrary: voidInvoiceOp },
   { weight: 12, arbitrary: resendOp },
   { weight: 6, arbitrary: mutateOp },
   { weight: 6, arbitrary: invalidOp },
@@ -195,6 +220,13 @@ function freshWire(op: Exclude<Op, { kind: 'resend' | 'mutate' | 'invalid' }>, n
     }
     case 'fail':
       return { type: 'failCharge', userId: users[op.user]!, invoiceId: `${ns.tag}inv-${op.invoice}`, occurredAt: at(op.t), reason: op.reason };
+    case 'openInvoice': {
+      const wire: Wire = { type: 'openInvoice', userId: users[op.user]!, invoiceId: `${ns.tag}inv-${op.invoice}`, amountMicroUsd: op.amount.toString(), occurredAt: at(op.t) };
+      if (op.description !== null) wire.description = op.description;
+      return wire;
+    }
+    case 'voidInvoice':
+      return { type: 'voidInvoice', userId: users[op.user]!, invoiceId: `${ns.tag}inv-${op.invoice}`, occurredAt: at(op.t), reason: 'billing error' };
     case 'adjust':
       return {
         type: 'adjust',
@@ -229,6 +261,7 @@ function reencode(wire: Wire, e: Encoding): Wire {
       out.pending ??= false;
     }
     if (out.type === 'settleCharge') out.reference ??= null;
+    if (out.type === 'openInvoice') out.description ??= null;
     if (out.type === 'deposit' && typeof out.logIndex === 'string') out.logIndex = Number(out.logIndex);
   }
   return e.reverseKeys ? Object.fromEntries(Object.entries(out).reverse()) : out;
@@ -322,6 +355,14 @@ export function materialise(ops: readonly Op[], ns: Namespace): Materialised {
       if (charge) {
         wire.invoiceId = charge.invoiceId;
         if (op.byOwner) wire.userId = charge.userId;
+      }
+    }
+    if (op.kind === 'voidInvoice' && op.opened !== null) {
+      const invoices = sent.filter((earlier) => earlier.type === 'openInvoice');
+      const invoice = invoices[op.opened % invoices.length];
+      if (invoice) {
+        wire.invoiceId = invoice.invoiceId;
+        if (op.byOwner) wire.userId = invoice.userId;
       }
     }
     sent.push(wire);

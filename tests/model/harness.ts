@@ -2,9 +2,9 @@ import { CommandHandler, CommandOutcome } from '../../ledger/core/handler';
 import { Account } from '../../ledger/core/account';
 import { eventUserId, StoredEvent } from '../../ledger/core/events';
 import { GlobalPosition, LedgerStore } from '../../ledger/core/store';
-import { balanceProjection, BalanceRow, compareTransactions, foldAll, TransactionRow, transactionProjection } from '../../projections/core';
+import { balanceProjection, BalanceRow, compareInvoiceRows, compareTransactions, foldAll, invoiceProjection, InvoiceRow, TransactionRow, transactionProjection } from '../../projections/core';
 import { materialise, Namespace, Scenario, userIds } from './generators';
-import { ModelBalance, ModelOptions, ModelOutcome, ModelTransaction, ReferenceLedger } from './reference-ledger';
+import { ModelBalance, ModelInvoice, ModelOptions, ModelOutcome, ModelTransaction, ReferenceLedger } from './reference-ledger';
 
 /**
  * Runs one scenario through the real CommandHandler (on any LedgerStore) and through the
@@ -21,6 +21,8 @@ export interface RunOptions {
   readonly modelBonusRateBps?: number;
   /** A rule the model breaks on purpose (demonstration only). */
   readonly modelBroken?: ModelOptions['broken'];
+  /** Balance thresholds, for the ledger and the model alike. */
+  readonly thresholds?: readonly bigint[];
 }
 
 export interface RunResult {
@@ -33,7 +35,7 @@ export interface RunResult {
 }
 
 /** The balance fields the model tracks, as a comparable plain object. */
-export function balanceShape(row: Pick<Account, 'userId' | 'version' | 'balanceMicroUsd' | 'depositsMicroUsd' | 'bonusesMicroUsd' | 'chargesMicroUsd' | 'pendingMicroUsd' | 'adjustmentsMicroUsd'> & { lastEventAt?: string }) {
+export function balanceShape(row: Account & { lastEventAt?: string }) {
   return {
     userId: row.userId,
     version: row.version,
@@ -43,6 +45,8 @@ export function balanceShape(row: Pick<Account, 'userId' | 'version' | 'balanceM
     charges: row.chargesMicroUsd.toString(),
     pending: row.pendingMicroUsd.toString(),
     adjustments: row.adjustmentsMicroUsd.toString(),
+    openInvoices: row.openInvoicesMicroUsd.toString(),
+    openInvoiceCount: row.openInvoiceCount,
     ...(row.lastEventAt === undefined ? {} : { lastEventAt: row.lastEventAt }),
   };
 }
@@ -57,6 +61,8 @@ export function modelBalanceShape(b: ModelBalance, withLastEventAt: boolean) {
     charges: b.charges.toString(),
     pending: b.pending.toString(),
     adjustments: b.adjustments.toString(),
+    openInvoices: b.openInvoices.toString(),
+    openInvoiceCount: b.openInvoiceCount,
     ...(withLastEventAt ? { lastEventAt: b.lastEventAt } : {}),
   };
 }
@@ -70,8 +76,17 @@ export function transactionShape(row: TransactionRow): ModelTransaction {
     status: row.status,
     amountMicroUsd: row.amountMicroUsd.toString(),
     occurredAt: row.occurredAt,
-    ...(row.source === 'invoice' ? { requestedMicroUsd: String(row.metadata.requestedMicroUsd) } : {}),
+    ...(row.metadata.requestedMicroUsd === undefined ? {} : { requestedMicroUsd: String(row.metadata.requestedMicroUsd) }),
   };
+}
+
+/** An invoice view row in the model's shape. */
+export function invoiceShape(row: InvoiceRow) {
+  return { userId: row.userId, invoiceId: row.invoiceId, amount: row.amountMicroUsd.toString(), paid: row.paidMicroUsd.toString(), payments: row.payments.map((payment) => payment.amountMicroUsd.toString()), status: row.status, openedAt: row.openedAt };
+}
+
+export function modelInvoiceShape(invoice: ModelInvoice) {
+  return { userId: invoice.userId, invoiceId: invoice.invoiceId, amount: invoice.amount.toString(), paid: invoice.paid.toString(), payments: invoice.payments.map(String), status: invoice.status, openedAt: invoice.openedAt };
 }
 
 /** Canonical text for comparisons: bigints as decimal strings, object keys sorted. */
@@ -108,9 +123,10 @@ function describeModel(outcome: ModelOutcome | undefined): string {
 export async function runScenario(store: LedgerStore, scenario: Scenario, ns: Namespace, options: RunOptions): Promise<RunResult> {
   const { texts, intents } = materialise(scenario.ops, ns);
   const users = userIds(ns);
-  const handler = new CommandHandler(store, { bonusRateBps: options.bonusRateBps, batchSize: scenario.batchSize });
+  const handler = new CommandHandler(store, { bonusRateBps: options.bonusRateBps, batchSize: scenario.batchSize, balanceThresholdsMicroUsd: options.thresholds ?? [] });
   const model = new ReferenceLedger({
     bonusRateBps: options.modelBonusRateBps ?? options.bonusRateBps,
+    thresholds: options.thresholds ?? [],
     ...(options.modelBroken ? { broken: options.modelBroken } : {}),
   });
   const outcomes: CommandOutcome[] = [];
@@ -161,6 +177,7 @@ export async function runScenario(store: LedgerStore, scenario: Scenario, ns: Na
       check(want.balance >= 0n, `model balance of ${userId} is negative: ${want.balance}`, trace);
       const identity = want.deposits + want.bonuses - want.charges - want.pending + want.adjustments;
       check(identity === want.balance, `model of ${userId}: balance ${want.balance} != parts ${identity}`, trace);
+      check(want.openInvoices >= 0n, `model of ${userId}: ${want.openInvoices} still due on open invoices`, trace);
       if (!account) {
         check(want.version === 0, `after command #${start - 1}: ${userId} has no account row, model has ${want.version} events`, trace);
         continue;
@@ -200,6 +217,13 @@ function balanceEffect(event: StoredEvent): bigint {
       return 0n;
     case 'ChargeFailed':
       return BigInt(event.payload.refundedMicroUsd);
+    case 'InvoiceOpened':
+    case 'BalanceThresholdCrossed':
+      return 0n;
+    case 'InvoicePaymentMade':
+      return -BigInt(event.payload.amountMicroUsd);
+    case 'InvoiceVoided':
+      return BigInt(event.payload.refundedMicroUsd);
   }
 }
 
@@ -227,10 +251,51 @@ export function checkLogAgainstModel(run: RunResult, events: readonly StoredEven
     trace,
   );
 
-  // Transaction view (pure fold), per user in the view's order, equals the model's rows.
+  // Transaction view (pure fold), per user, in the view's order, equals the model's rows,
+  // and its amounts add up to the balance.
   const txRows = [...(foldAll(transactionProjection, events) as Map<string, TransactionRow>).values()];
   for (const userId of run.users) {
-    const rows = txRows.filter((row) => row.userId === userId).sort(compareTransactions).map(transactionShape);
-    checkEqual(rows, model.transactions(userId), `transaction view (fold of the log) of ${userId} differs from the model`, trace);
+    const rows = txRows.filter((row) => row.userId === userId).sort(compareTransactions);
+    checkEqual(rows.map(transactionShape), model.transactions(userId), `transaction view (fold of the log) of ${userId} differs from the model`, trace);
+    const sum = rows.reduce((total, row) => total + row.amountMicroUsd, 0n);
+    check(sum === model.balance(userId).balance, `transaction rows of ${userId} sum to ${sum}, the balance is ${model.balance(userId).balance}`, trace);
   }
+
+  // Invoices view (pure fold) equals the model's invoices; nothing is ever paid beyond what is due.
+  const invoiceRows = [...(foldAll(invoiceProjection, events) as Map<string, InvoiceRow>).values()];
+  for (const userId of run.users) {
+    const rows = invoiceRows.filter((row) => row.userId === userId).sort(compareInvoiceRows);
+    for (const row of rows) check(row.paidMicroUsd <= row.amountMicroUsd && row.paidMicroUsd >= 0n, `invoice ${row.invoiceId} paid ${row.paidMicroUsd} of ${row.amountMicroUsd}`, trace);
+    checkEqual(rows.map(invoiceShape), model.invoices(userId).map(modelInvoiceShape), `invoices view (fold of the log) of ${userId} differs from the model`, trace);
+  }
+
+  // Threshold crossings in the log, in order, equal the model's.
+  const crossings = events.flatMap((event) =>
+    event.type === 'BalanceThresholdCrossed' ? [{ userId: event.payload.userId, threshold: event.payload.thresholdMicroUsd, direction: event.payload.direction, balance: event.payload.balanceMicroUsd }] : [],
+  );
+  const byUserInOrder = (list: { userId: string }[]) => run.users.flatMap((userId) => list.filter((entry) => entry.userId === userId));
+  checkEqual(
+    byUserInOrder(crossings),
+    byUserInOrder(model.crossingsSoFar().map((crossing) => ({ userId: crossing.userId, threshold: crossing.threshold.toString(), direction: crossing.direction, balance: crossing.balance.toString() }))),
+    'threshold crossings in the log differ from the model',
+    trace,
+  );
+}
+
+/** A balance view row from its rendered text (projection.render), for comparisons. */
+export function balanceRowFromViewText(text: string): BalanceRow {
+  const row = JSON.parse(text) as Record<string, string | number>;
+  return {
+    userId: String(row.userId),
+    version: Number(row.version),
+    balanceMicroUsd: BigInt(row.balanceMicroUsd!),
+    depositsMicroUsd: BigInt(row.depositsMicroUsd!),
+    bonusesMicroUsd: BigInt(row.bonusesMicroUsd!),
+    chargesMicroUsd: BigInt(row.chargesMicroUsd!),
+    pendingMicroUsd: BigInt(row.pendingMicroUsd!),
+    adjustmentsMicroUsd: BigInt(row.adjustmentsMicroUsd!),
+    openInvoicesMicroUsd: BigInt(row.openInvoicesMicroUsd!),
+    openInvoiceCount: Number(row.openInvoiceCount),
+    lastEventAt: String(row.lastEventAt),
+  };
 }

@@ -1,5 +1,6 @@
 import { connect, settingsFromEnv, SpannerConnection } from '../../ledger/spanner/connection';
 import { migrate } from '../../ledger/spanner/migrate';
+import { MIGRATIONS } from '../../app/schema';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
 
 /**
@@ -22,7 +23,7 @@ export function freshDatabaseId(prefix = 't'): string {
 
 export async function freshConnection(prefix?: string): Promise<SpannerConnection> {
   const connection = connect(settingsFromEnv({}, { emulatorHost: emulatorHost(), databaseId: freshDatabaseId(prefix) }));
-  await migrate(connection);
+  await migrate(connection, MIGRATIONS);
   return connection;
 }
 

@@ -1,18 +1,19 @@
 import fc from 'fast-check';
 import { Account, Charge, emptyAccount, evolveAccount, evolveCharge } from '../../ledger/core/account';
-import { decideBatch } from '../../ledger/core/batch';
+import { BatchOverBudget, decideBatch } from '../../ledger/core/batch';
+import { LIMITS } from '../../ledger/core/limits';
 import { Command } from '../../ledger/core/commands';
-import { Decision, possibleEventIds, primaryEventId } from '../../ledger/core/decide';
+import { Decision, primaryEventId, priorEventIds } from '../../ledger/core/decide';
 import { accountStreamId, eventIds } from '../../ledger/core/ids';
 import { digestOf, LedgerWrites } from '../../ledger/core/store';
-import { adjustCommand, chargeCommand, depositCommand, failCommand, settleCommand, txHash } from './support/fixtures';
+import { adjustCommand, chargeCommand, depositCommand, failCommand, openInvoiceCommand, settleCommand, txHash } from './support/fixtures';
 import { MemoryLedger } from './support/memory-transaction';
 
 /** Decides one batch in one transaction, checks its writes against the state it started from, and commits. */
-async function runBatch(ledger: MemoryLedger, commands: readonly Command[], bonusRateBps = 0) {
+async function runBatch(ledger: MemoryLedger, commands: readonly Command[], bonusRateBps = 0, thresholds: readonly bigint[] = []) {
   const before = snapshot(ledger);
   const tx = ledger.begin();
-  const { decisions, writes } = await decideBatch(tx, commands, bonusRateBps);
+  const { decisions, writes } = await decideBatch(tx, commands, { bonusRateBps, thresholds });
   expect(decisions).toHaveLength(commands.length);
   expectWritesConsistent(before, decisions, writes);
   tx.write(writes);
@@ -167,7 +168,7 @@ describe('decideBatch: rejections', () => {
     const ledger = new MemoryLedger();
     await runBatch(ledger, [depositCommand()]);
     const { writes } = await runBatch(ledger, [depositCommand(), chargeCommand({ amountMicroUsd: '99999999' }), failCommand({ invoiceId: 'x' })]);
-    expect(writes).toEqual({ events: [], accounts: [], charges: [] });
+    expect(writes).toEqual({ events: [], accounts: [], charges: [], invoices: [] });
   });
 });
 
@@ -227,12 +228,59 @@ describe('decideBatch: across batches', () => {
   it('reads happen up front, in a fixed number of calls whatever the batch size', async () => {
     const ledger = new MemoryLedger();
     const commands = Array.from({ length: 60 }, (_v, i) =>
-      i % 3 === 0 ? depositCommand({ userId: `u${i}`, txHash: txHash(i) }) : i % 3 === 1 ? chargeCommand({ userId: `u${i - 1}`, invoiceId: `inv-${i}` }) : settleCommand({ invoiceId: `inv-${i - 1}` }),
+      i % 3 === 0 ? depositCommand({ userId: `u${i}`, txHash: txHash(i) }) : i % 3 === 1 ? chargeCommand({ userId: `u${i - 1}`, invoiceId: `inv-${i}` }) : settleCommand({ userId: `u${i - 2}`, invoiceId: `inv-${i - 1}` }),
     );
     const { reads } = await runBatch(ledger, commands);
-    expect(reads.map((read) => read.method).sort()).toEqual(['readAccounts', 'readCharges', 'readEvents']);
+    // Nobody has open invoices and nothing is a replay: the second round reads nothing.
+    expect(reads.map((read) => read.method).sort()).toEqual(['readAccounts', 'readCharges', 'readEvents', 'readInvoices']);
     const eventKeys = reads.find((read) => read.method === 'readEvents')!.keys;
-    expect(new Set(eventKeys)).toEqual(new Set(commands.flatMap(possibleEventIds)));
+    expect(new Set(eventKeys)).toEqual(new Set(commands.flatMap(priorEventIds)));
+  });
+
+  it('open invoices are read only for users whose account says something is due, in one call', async () => {
+    const ledger = new MemoryLedger();
+    await runBatch(ledger, [openInvoiceCommand({ userId: 'owes', invoiceId: 'in-a', amountMicroUsd: '5000000' })]);
+    const { reads, decisions, writes } = await runBatch(ledger, [depositCommand({ userId: 'owes', amountMicroUsd: '3000000' }), depositCommand({ userId: 'free', txHash: txHash(77), amountMicroUsd: '1' })]);
+    expect(reads.filter((read) => read.method === 'readOpenInvoices').map((read) => read.keys)).toEqual([['owes']]);
+    expect(outcomes(decisions)).toEqual(['accepted', 'accepted']);
+    expect(writes.invoices).toEqual([expect.objectContaining({ invoiceId: 'in-a', paidMicroUsd: 3_000_000n, paymentCount: 1, status: 'open' })]);
+    expect(ledger.accounts.get('owes')).toMatchObject({ balanceMicroUsd: 0n, openInvoicesMicroUsd: 2_000_000n });
+  });
+
+  it('a replay reads what its first application appended after its own events, and lists it', async () => {
+    const ledger = new MemoryLedger();
+    await runBatch(ledger, [openInvoiceCommand({ userId: 'rp', invoiceId: 'in-r', amountMicroUsd: '9000000' })]);
+    const deposit = depositCommand({ userId: 'rp', amountMicroUsd: '4000000' });
+    const first = await runBatch(ledger, [deposit]);
+    const again = await runBatch(ledger, [deposit]);
+    expect(again.decisions).toEqual([{ outcome: 'duplicate', eventIds: (first.decisions[0] as { events: { eventId: string }[] }).events.map((event) => event.eventId) }]);
+    expect(again.reads.some((read) => read.method === 'readStreamAfter')).toBe(true);
+  });
+});
+
+describe('decideBatch: the commit budget', () => {
+  it('a batch whose payments could go past the mutation budget is refused before anything is written, saying how many fit', async () => {
+    const ledger = new MemoryLedger();
+    // 30 users with 100 open invoices each: every deposit may pay all of them.
+    const users = Array.from({ length: 30 }, (_, i) => `heavy-${i}`);
+    for (const userId of users) {
+      await runBatch(ledger, Array.from({ length: LIMITS.openInvoicesPerUserMax }, (_, n) => openInvoiceCommand({ userId, invoiceId: `${userId}-in-${n}`, amountMicroUsd: '10000' })));
+    }
+    const deposits = users.map((userId, n) => depositCommand({ userId, txHash: txHash(500 + n), amountMicroUsd: '1000000' }));
+    const tx = ledger.begin();
+    const refused = decideBatch(tx, deposits, { bonusRateBps: 0, thresholds: [] });
+    await expect(refused).rejects.toBeInstanceOf(BatchOverBudget);
+    const fits = await refused.then(
+      () => 0,
+      (error: BatchOverBudget) => error.fits,
+    );
+    expect(fits).toBeGreaterThan(0);
+    expect(fits).toBeLessThan(deposits.length);
+    expect(tx.writes).toEqual([]);
+    // That many do go through in one batch, each paying its 100 invoices.
+    const { decisions, writes } = await runBatch(ledger, deposits.slice(0, fits));
+    expect(outcomes(decisions)).toEqual(deposits.slice(0, fits).map(() => 'accepted'));
+    expect(writes.events.length).toBe(fits * (1 + LIMITS.openInvoicesPerUserMax));
   });
 });
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Command, COMMAND_TYPES, parseCommandText, parseCommandValue } from '../../ledger/core/commands';
 import { LIMITS } from '../../ledger/core/limits';
-import { adjustWire, chargeWire, depositWire, failWire, raw, settleWire, T0, toJsonText, TX_HASH, WALLET, Wire } from './support/fixtures';
+import { adjustWire, chargeWire, depositWire, failWire, openInvoiceWire, raw, settleWire, T0, toJsonText, TX_HASH, voidInvoiceWire, WALLET, Wire } from './support/fixtures';
 
 function parsed(wire: Wire | string): Command {
   const result = parseCommandText(typeof wire === 'string' ? wire : toJsonText(wire));
@@ -91,6 +91,12 @@ describe('parseCommandText: valid commands', () => {
     expect(parsed(failWire())).toEqual({ type: 'failCharge', userId: 'user-1', invoiceId: 'inv-1', occurredAt: '2026-01-02T03:05:00.000000Z', reason: 'card declined' });
   });
 
+  it('openInvoice: description defaults to null; voidInvoice keeps its reason', () => {
+    expect(parsed(openInvoiceWire())).toEqual({ type: 'openInvoice', userId: 'user-1', invoiceId: 'in-1', amountMicroUsd: '30000000', occurredAt: T0, description: null });
+    expect(parsed(openInvoiceWire({ description: 'storage 2026-11' }))).toMatchObject({ description: 'storage 2026-11' });
+    expect(parsed(voidInvoiceWire())).toEqual({ type: 'voidInvoice', userId: 'user-1', invoiceId: 'in-1', occurredAt: '2026-01-02T03:05:00.000000Z', reason: 'billing error' });
+  });
+
   it('adjust: positive and negative amounts', () => {
     expect(parsed(adjustWire())).toEqual({
       type: 'adjust',
@@ -105,7 +111,7 @@ describe('parseCommandText: valid commands', () => {
   });
 
   it('every command type has a valid example here', () => {
-    const examples = [depositWire(), chargeWire(), settleWire(), failWire(), adjustWire()].map((wire) => parsed(wire).type);
+    const examples = [depositWire(), chargeWire(), settleWire(), failWire(), adjustWire(), openInvoiceWire(), voidInvoiceWire()].map((wire) => parsed(wire).type);
     expect([...examples].sort()).toEqual([...COMMAND_TYPES].sort());
   });
 
@@ -237,6 +243,11 @@ const badInput: Array<[string, string, string]> = [
   ['unsafe JSON number amount (2^53 + 1)', toJsonText(chargeWire({ amountMicroUsd: raw('9007199254740993') })), 'amountMicroUsd'],
   ['unsafe JSON number logIndex (2^53)', toJsonText(depositWire({ logIndex: raw('9007199254740992') })), 'logIndex'],
   ['adjust with 0', toJsonText(adjustWire({ amountMicroUsd: 0 })), 'amountMicroUsd'],
+  ['invoice of zero', toJsonText(openInvoiceWire({ amountMicroUsd: '0' })), 'amountMicroUsd'],
+  ['negative invoice', toJsonText(openInvoiceWire({ amountMicroUsd: '-1' })), 'amountMicroUsd'],
+  ['invoice without its user', toJsonText(openInvoiceWire({ userId: undefined })), 'userId'],
+  ['void without a reason', toJsonText(voidInvoiceWire({ reason: undefined })), 'reason'],
+  ['void with an amount', toJsonText(voidInvoiceWire({ amountMicroUsd: '5' })), 'amountMicroUsd'],
   ['adjust with "0"', toJsonText(adjustWire({ amountMicroUsd: '0' })), 'amountMicroUsd'],
   // deposit-specific
   ['non-hex txHash', toJsonText(depositWire({ txHash: `0x${'zz'.repeat(32)}` })), 'txHash'],

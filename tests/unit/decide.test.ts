@@ -3,8 +3,9 @@ import { Command } from '../../ledger/core/commands';
 import { bonusFor, possibleEventIds, primaryEventId, REJECTION_CODES, RejectionCode } from '../../ledger/core/decide';
 import { NewEvent } from '../../ledger/core/events';
 import { eventIds, EVENT_ID_PATTERN } from '../../ledger/core/ids';
+import { LIMITS } from '../../ledger/core/limits';
 import { INT64_MAX } from '../../ledger/core/money';
-import { adjustCommand, chargeCommand, depositCommand, failCommand, settleCommand, txHash } from './support/fixtures';
+import { adjustCommand, chargeCommand, depositCommand, failCommand, openInvoiceCommand, settleCommand, txHash, voidInvoiceCommand } from './support/fixtures';
 import { funded, Given, given, history } from './support/given';
 
 const U = 'user-1';
@@ -137,6 +138,25 @@ describe('one row per rejection code', () => {
       message: /failed/,
     },
     { code: 'AMOUNT_OVERFLOW', given: given(funded(U, INT64_MAX)), when: depositCommand({ amountMicroUsd: '1' }), message: /64-bit/ },
+    {
+      code: 'INVOICE_EXISTS',
+      given: given(history([adjustCommand({ amountMicroUsd: '100', idempotencyKey: 'seed-exists' }), chargeCommand({ invoiceId: 'shared', amountMicroUsd: '1' })])),
+      when: openInvoiceCommand({ invoiceId: 'shared' }),
+      message: /charged with charge/,
+    },
+    { code: 'INVOICE_NOT_FOUND', given: given(), when: voidInvoiceCommand({ invoiceId: 'nope' }), message: /no invoice nope of user user-1/ },
+    {
+      code: 'INVOICE_NOT_OPEN',
+      given: given(history([adjustCommand({ amountMicroUsd: '50000000', idempotencyKey: 'seed-paid' }), openInvoiceCommand({ amountMicroUsd: '1000000' })])),
+      when: voidInvoiceCommand(),
+      message: /is paid, not open/,
+    },
+    {
+      code: 'TOO_MANY_OPEN_INVOICES',
+      given: given(history(Array.from({ length: LIMITS.openInvoicesPerUserMax }, (_, n) => openInvoiceCommand({ invoiceId: `many-${n}`, amountMicroUsd: '5' })))),
+      when: openInvoiceCommand({ invoiceId: 'one-more' }),
+      message: /100 open invoices/,
+    },
   ];
 
   it('covers every code', () => {
@@ -448,3 +468,141 @@ function pendingCharge(userId: string, invoiceId: string, amount: bigint): NewEv
 function deposited(userId: string, amount: bigint, n: number): NewEvent {
   return decided(given(), depositCommand({ userId, amountMicroUsd: amount.toString(), txHash: txHash(n) }))[0]!;
 }
+
+/** The state after the command was decided, keeping the bonus rate and the thresholds. */
+function after(state: Given, command: Command): Given {
+  return new Given([...state.events, ...decided(state, command)], state.bonusRateBps, state.thresholds);
+}
+
+const payments = (decision: ReturnType<Given['when']>['decision']) =>
+  decision.outcome === 'accepted' ? decision.events.flatMap((event) => (event.type === 'InvoicePaymentMade' ? [[event.payload.invoiceId, event.payload.amountMicroUsd, event.payload.remainingMicroUsd]] : [])) : [];
+
+describe('invoices paid from the token balance', () => {
+  const deposit = (amount: string, n: number) => depositCommand({ amountMicroUsd: amount, txHash: txHash(900 + n), logIndex: '0' });
+
+  it('Storj PayInvoice (no bonus): a $30 invoice is paid $20, then the last $10 on the next deposit', () => {
+    let state = after(given(), openInvoiceCommand({ invoiceId: 'in-30', amountMicroUsd: '30000000' }));
+    expect(state.account(U)).toMatchObject({ openInvoicesMicroUsd: 30_000_000n, openInvoiceCount: 1 });
+    const first = state.when(deposit('20000000', 1)).then({
+      accepted: [{ type: 'TokenDeposited' }, { type: 'InvoicePaymentMade', eventId: eventIds.invoicePayment('in-30', 1), payload: { paymentNumber: 1, causationEventId: primaryEventId(deposit('20000000', 1)) } }],
+      account: { balanceMicroUsd: 0n, chargesMicroUsd: 20_000_000n, openInvoicesMicroUsd: 10_000_000n, openInvoiceCount: 1 },
+    });
+    expect(payments(first)).toEqual([['in-30', '20000000', '10000000']]);
+    state = after(state, deposit('20000000', 1));
+    const second = state.when(deposit('10000000', 2)).then({ accepted: [{ type: 'TokenDeposited' }, { type: 'InvoicePaymentMade', eventId: eventIds.invoicePayment('in-30', 2) }], account: { balanceMicroUsd: 0n, openInvoicesMicroUsd: 0n, openInvoiceCount: 0 } });
+    expect(payments(second)).toEqual([['in-30', '10000000', '0']]);
+    expect(after(state, deposit('10000000', 2)).invoice(U, 'in-30')).toMatchObject({ status: 'paid', paidMicroUsd: 30_000_000n, paymentCount: 2 });
+  });
+
+  it('Storj PayInvoice with the 10 % bonus: $20 + $2 pays $22, then $10 + $1 pays the last $8 and leaves $3', () => {
+    let state = after(given().withBonusRate(1000), openInvoiceCommand({ invoiceId: 'in-30', amountMicroUsd: '30000000' }));
+    expect(payments(state.when(deposit('20000000', 1)).decision)).toEqual([['in-30', '22000000', '8000000']]);
+    state = after(state, deposit('20000000', 1));
+    const second = state.when(deposit('10000000', 2)).then({ accepted: [{ type: 'TokenDeposited' }, { type: 'DepositBonusGranted' }, { type: 'InvoicePaymentMade' }], account: { balanceMicroUsd: 3_000_000n } });
+    expect(payments(second)).toEqual([['in-30', '8000000', '0']]);
+  });
+
+  it('an invoice opened with money available is paid at once', () => {
+    given(funded(U, 10_000_000n)).when(openInvoiceCommand({ amountMicroUsd: '8000000' })).then({
+      accepted: [{ type: 'InvoiceOpened' }, { type: 'InvoicePaymentMade', payload: { amountMicroUsd: '8000000', remainingMicroUsd: '0' } }],
+      account: { balanceMicroUsd: 2_000_000n, openInvoicesMicroUsd: 0n, openInvoiceCount: 0, chargesMicroUsd: 8_000_000n },
+    });
+  });
+
+  it('payments are whole cents; the dust stays in the balance; an amount due in sub-cents is paid exactly', () => {
+    expect(payments(given(funded(U, 1_234_567n)).when(openInvoiceCommand({ amountMicroUsd: '5000000' })).decision)).toEqual([['in-1', '1230000', '3770000']]);
+    expect(payments(given(funded(U, 1_234_567n)).when(openInvoiceCommand({ amountMicroUsd: '1000001' })).decision)).toEqual([['in-1', '1000001', '0']]);
+    given(funded(U, 9_999n)).when(openInvoiceCommand({ amountMicroUsd: '5000000' })).then({ accepted: [{ type: 'InvoiceOpened' }], account: { balanceMicroUsd: 9_999n } });
+  });
+
+  it('oldest first, by opened-at and then invoice ID; $3 pays a $1.50 invoice and $1.50 of a $2.00 one (Storj)', () => {
+    const state = [
+      openInvoiceCommand({ invoiceId: 'b-second', amountMicroUsd: '2000000', occurredAt: '2026-01-02T00:00:00Z' }),
+      openInvoiceCommand({ invoiceId: 'z-first', amountMicroUsd: '1500000', occurredAt: '2026-01-01T00:00:00Z' }),
+      openInvoiceCommand({ invoiceId: 'a-later', amountMicroUsd: '700000', occurredAt: '2026-01-02T00:00:00Z' }),
+    ].reduce(after, given());
+    expect(payments(state.when(deposit('3000000', 1)).decision)).toEqual([
+      ['z-first', '1500000', '0'],
+      ['a-later', '700000', '0'],
+      ['b-second', '800000', '1200000'],
+    ]);
+  });
+
+  it('invoice IDs tie in UTF-8 byte order, as the index the shell reads them from', () => {
+    const opened = '2026-01-01T00:00:00Z';
+    const state = [openInvoiceCommand({ invoiceId: '😀', amountMicroUsd: '1000000', occurredAt: opened }), openInvoiceCommand({ invoiceId: 'ｚ', amountMicroUsd: '1000000', occurredAt: opened })].reduce(after, given());
+    expect(payments(state.when(deposit('1000000', 1)).decision)).toEqual([['ｚ', '1000000', '0']]);
+  });
+
+  it('a void refunds what was paid, and the refund pays the next open invoice', () => {
+    let state = [openInvoiceCommand({ invoiceId: 'older', amountMicroUsd: '4000000', occurredAt: '2026-01-01T00:00:00Z' }), openInvoiceCommand({ invoiceId: 'newer', amountMicroUsd: '4000000', occurredAt: '2026-01-02T00:00:00Z' })].reduce(after, given());
+    state = after(state, deposit('3000000', 1));
+    expect(state.invoice(U, 'older')).toMatchObject({ paidMicroUsd: 3_000_000n, status: 'open' });
+    const voided = state.when(voidInvoiceCommand({ invoiceId: 'older' })).then({
+      accepted: [{ type: 'InvoiceVoided', payload: { refundedMicroUsd: '3000000', forgivenMicroUsd: '1000000' } }, { type: 'InvoicePaymentMade', payload: { invoiceId: 'newer', amountMicroUsd: '3000000' } }],
+      account: { balanceMicroUsd: 0n, chargesMicroUsd: 3_000_000n, openInvoicesMicroUsd: 1_000_000n, openInvoiceCount: 1 },
+    });
+    expect(voided.outcome).toBe('accepted');
+  });
+
+  it('a failed charge\'s refund pays open invoices too', () => {
+    const state = after(given(funded(U, 2_000_000n), pendingCharge(U, 'card', 2_000_000n)), openInvoiceCommand({ amountMicroUsd: '1500000' }));
+    expect(payments(state.when(failCommand({ invoiceId: 'card' })).decision)).toEqual([['in-1', '1500000', '0']]);
+  });
+
+  it('a void of another user\'s invoice is INVOICE_NOT_FOUND; of a void one, INVOICE_NOT_OPEN', () => {
+    const state = after(given(), openInvoiceCommand());
+    state.when(voidInvoiceCommand({ userId: 'user-2' })).then({ rejected: 'INVOICE_NOT_FOUND' });
+    after(state, voidInvoiceCommand()).when(voidInvoiceCommand({ occurredAt: '2026-05-01T00:00:00Z' })).then({ rejected: 'IDEMPOTENCY_CONFLICT' });
+    after(state, voidInvoiceCommand()).when(voidInvoiceCommand({ invoiceId: 'in-1' })).then({ duplicate: [eventIds.void('in-1')] });
+  });
+
+  it('a charge reusing an invoice\'s ID is INVOICE_EXISTS, and so is an invoice reusing a charge\'s', () => {
+    after(given(funded(U, 10n)), openInvoiceCommand({ invoiceId: 'x' })).when(chargeCommand({ invoiceId: 'x', amountMicroUsd: '1' })).then({ rejected: 'INVOICE_EXISTS', message: /opened with openInvoice/ });
+  });
+
+  it('a replayed deposit is a duplicate that lists the payments it made, and pays nothing again', () => {
+    const state = after(given(), openInvoiceCommand({ amountMicroUsd: '30000000' }));
+    const original = decided(state, deposit('20000000', 1));
+    const replay = new Given([...state.events, ...original, ...decided(given(), openInvoiceCommand({ userId: 'other', invoiceId: 'other-1' }))], 0);
+    replay.when(deposit('20000000', 1)).then({ duplicate: original.map((event) => event.eventId) });
+  });
+});
+
+describe('balance thresholds (edge-triggered)', () => {
+  const TEN = 10_000_000n;
+  const deposit = (amount: string, n: number) => depositCommand({ amountMicroUsd: amount, txHash: txHash(950 + n), logIndex: '0' });
+
+  it('Storj UpgradeUser: $2 crosses nothing, $8 more reaches exactly $10 and crosses up once', () => {
+    let state = given().withThresholds(TEN);
+    state.when(deposit('2000000', 1)).then({ accepted: [{ type: 'TokenDeposited' }] });
+    state = after(state, deposit('2000000', 1));
+    state.when(deposit('8000000', 2)).then({
+      accepted: [{ type: 'TokenDeposited' }, { type: 'BalanceThresholdCrossed', payload: { thresholdMicroUsd: '10000000', direction: 'up', balanceMicroUsd: '10000000' } }],
+    });
+    state = after(state, deposit('8000000', 2));
+    // Still above: no event, however often the condition holds.
+    state.when(deposit('5000000', 3)).then({ accepted: [{ type: 'TokenDeposited' }] });
+  });
+
+  it('with the 10 % bonus, $9.10 + $0.91 = $10.01 crosses; the bonus counts', () => {
+    given().withBonusRate(1000).withThresholds(TEN).when(deposit('9100000', 1)).then({ accepted: [{ type: 'TokenDeposited' }, { type: 'DepositBonusGranted' }, { type: 'BalanceThresholdCrossed', payload: { balanceMicroUsd: '10010000' } }] });
+  });
+
+  it('down when the balance goes below again, by a charge or a payment', () => {
+    const state = given(funded(U, 12_000_000n)).withThresholds(TEN);
+    state.when(chargeCommand({ amountMicroUsd: '3000000' })).then({ accepted: [{ type: 'InvoiceCharged' }, { type: 'BalanceThresholdCrossed', payload: { direction: 'down', balanceMicroUsd: '9000000' } }] });
+    state.when(openInvoiceCommand({ amountMicroUsd: '2000001' })).then({ accepted: [{ type: 'InvoiceOpened' }, { type: 'InvoicePaymentMade' }, { type: 'BalanceThresholdCrossed', payload: { direction: 'down' } }] });
+  });
+
+  it('before and after the whole command: a deposit an invoice takes straight back crosses nothing', () => {
+    const state = after(given().withThresholds(TEN), openInvoiceCommand({ amountMicroUsd: '15000000' }));
+    state.when(deposit('12000000', 1)).then({ accepted: [{ type: 'TokenDeposited' }, { type: 'InvoicePaymentMade' }] });
+  });
+
+  it('several thresholds crossed by one command: one event each, in threshold order, with deterministic IDs', () => {
+    const command = deposit('30000000', 1);
+    const decision = given().withThresholds(25_000_000n, TEN).when(command).then({ accepted: [{ type: 'TokenDeposited' }, { type: 'BalanceThresholdCrossed', payload: { thresholdMicroUsd: '10000000' } }, { type: 'BalanceThresholdCrossed', payload: { thresholdMicroUsd: '25000000' } }] });
+    expect(decision.outcome === 'accepted' && decision.events[1]!.eventId).toBe(eventIds.threshold(primaryEventId(command), '10000000', 'up'));
+  });
+});

@@ -46,16 +46,19 @@ function history(): StoredEvent[] {
 describe('transaction view fold', () => {
   const rows = () => [...foldAll(transactionProjection, history()).values()].sort(compareTransactions);
 
-  test('one row per deposit, bonus, charge and adjustment; settle/fail change the charge row', () => {
+  test('one row per money movement: a settle changes the charge row, a fail marks it failed and adds its refund', () => {
     const json = rows().map(transactionJson);
-    expect(json).toHaveLength(5);
+    expect(json).toHaveLength(6);
     expect(json.map((row) => [row.source, row.type, row.status, row.amountMicroUsd])).toEqual([
+      ['invoice', 'credit', 'complete', '2000000'],
       ['invoice', 'debit', 'failed', '-2000000'],
       ['invoice', 'debit', 'complete', '-3000000'],
       ['bonus', 'credit', 'complete', '1000000'],
       ['ethereum', 'credit', 'complete', '10000000'],
       ['adjustment', 'debit', 'complete', '-500000'],
     ]);
+    // The rows add up to the balance: 10 + 1 - 3 - 2 + 2 - 0.5.
+    expect(rows().reduce((sum, row) => sum + row.amountMicroUsd, 0n)).toBe(7_500_000n);
   });
 
   test('a failed charge keeps its row, with status failed and the reason', () => {
@@ -112,6 +115,8 @@ describe('balance view fold', () => {
       chargesMicroUsd: 3_000_000n,
       pendingMicroUsd: 0n,
       adjustmentsMicroUsd: -500_000n,
+      openInvoicesMicroUsd: 0n,
+      openInvoiceCount: 0,
       lastEventAt: '2026-01-01T09:00:00.000000Z',
     });
   });

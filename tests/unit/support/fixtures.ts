@@ -71,6 +71,14 @@ export function adjustWire(overrides: Wire = {}): Wire {
   };
 }
 
+export function openInvoiceWire(overrides: Wire = {}): Wire {
+  return { type: 'openInvoice', userId: 'user-1', invoiceId: 'in-1', amountMicroUsd: '30000000', occurredAt: T0, ...overrides };
+}
+
+export function voidInvoiceWire(overrides: Wire = {}): Wire {
+  return { type: 'voidInvoice', userId: 'user-1', invoiceId: 'in-1', occurredAt: T1, reason: 'billing error', ...overrides };
+}
+
 /** Parses a wire command through the real text path (strict JSON + schema); throws when it is invalid. */
 export function parseWire<T extends Command['type']>(wire: Wire): CommandOf<T> {
   const result = parseCommandText(toJsonText(wire));
@@ -83,6 +91,8 @@ export const chargeCommand = (overrides: Wire = {}) => parseWire<'charge'>(charg
 export const settleCommand = (overrides: Wire = {}) => parseWire<'settleCharge'>(settleWire(overrides));
 export const failCommand = (overrides: Wire = {}) => parseWire<'failCharge'>(failWire(overrides));
 export const adjustCommand = (overrides: Wire = {}) => parseWire<'adjust'>(adjustWire(overrides));
+export const openInvoiceCommand = (overrides: Wire = {}) => parseWire<'openInvoice'>(openInvoiceWire(overrides));
+export const voidInvoiceCommand = (overrides: Wire = {}) => parseWire<'voidInvoice'>(voidInvoiceWire(overrides));
 
 /** A txHash that differs per `n`, for deposits that must not share a natural key. */
 export function txHash(n: number): string {

@@ -1,6 +1,8 @@
-import { Account, Charge, emptyAccount, evolveAccount, evolveCharge } from '../../../ledger/core/account';
+import { Account, Charge, emptyAccount, evolveAccount, evolveCharge, evolveInvoice, Invoice } from '../../../ledger/core/account';
 import { Command } from '../../../ledger/core/commands';
-import { commandUserId, decide, Decision, DecisionState, possibleEventIds, PriorEvent, RejectionCode } from '../../../ledger/core/decide';
+import { commandUserId, decide, Decision, DecisionState, PriorEvent, primaryEventId, priorEventIds, RejectionCode } from '../../../ledger/core/decide';
+import { invoiceKey } from '../../../ledger/core/store';
+import { checkThresholds } from '../../../ledger/core/thresholds';
 import { EVENT_SCHEMA_VERSION, eventPayloadSchemas, EventType, NewEvent } from '../../../ledger/core/events';
 import { accountStreamId, eventIds, EVENT_ID_PATTERN } from '../../../ledger/core/ids';
 
@@ -34,11 +36,13 @@ export type Expected =
 export class Given {
   private readonly accounts = new Map<string, Account>();
   private readonly charges = new Map<string, Charge>();
+  private readonly invoices = new Map<string, Invoice>();
   private readonly stored = new Map<string, NewEvent>();
 
   constructor(
     events: readonly NewEvent[],
     readonly bonusRateBps = 0,
+    readonly thresholds: readonly bigint[] = [],
   ) {
     for (const event of events) this.fold(event);
   }
@@ -46,12 +50,25 @@ export class Given {
   private fold(event: NewEvent): void {
     const userId = event.payload.userId;
     this.accounts.set(userId, evolveAccount(this.accounts.get(userId) ?? emptyAccount(userId), event));
-    if ('invoiceId' in event.payload) {
+    if (event.type === 'InvoiceCharged' || event.type === 'ChargeSettled' || event.type === 'ChargeFailed') {
       const invoiceId = event.payload.invoiceId;
       const charge = evolveCharge(this.charges.get(invoiceId), event);
       if (charge) this.charges.set(invoiceId, charge);
     }
+    if (event.type === 'InvoiceOpened' || event.type === 'InvoicePaymentMade' || event.type === 'InvoiceVoided') {
+      const key = invoiceKey(userId, event.payload.invoiceId);
+      const invoice = evolveInvoice(this.invoices.get(key), event);
+      if (invoice) this.invoices.set(key, invoice);
+    }
     this.stored.set(event.eventId, event);
+  }
+
+  withThresholds(...thresholds: bigint[]): Given {
+    return new Given(this.events, this.bonusRateBps, thresholds);
+  }
+
+  invoice(userId: string, invoiceId: string): Invoice | undefined {
+    return this.invoices.get(invoiceKey(userId, invoiceId));
   }
 
   /** The events folded so far, in order. */
@@ -60,7 +77,7 @@ export class Given {
   }
 
   withBonusRate(bonusRateBps: number): Given {
-    return new Given(this.events, bonusRateBps);
+    return new Given(this.events, bonusRateBps, this.thresholds);
   }
 
   account(userId: string): Account {
@@ -73,13 +90,28 @@ export class Given {
 
   /** The state the shell would hand the decider for this command. */
   stateFor(command: Command): DecisionState {
+    const userId = commandUserId(command);
     const charge = command.type === 'settleCharge' || command.type === 'failCharge' ? this.charges.get(command.invoiceId) : undefined;
     const prior = new Map<string, PriorEvent>();
-    for (const id of possibleEventIds(command)) {
+    for (const id of priorEventIds(command)) {
       const event = this.stored.get(id);
       if (event) prior.set(id, event);
     }
-    return { account: this.account(commandUserId(command)), charge, prior, bonusRateBps: this.bonusRateBps };
+    const primary = primaryEventId(command);
+    const followUps = new Map<string, string[]>();
+    if (prior.has(primary)) {
+      followUps.set(primary, this.events.filter((event) => (event.payload as { causationEventId?: string }).causationEventId === primary).map((event) => event.eventId));
+    }
+    return {
+      account: this.account(userId),
+      charge,
+      invoice: command.type === 'voidInvoice' ? this.invoice(userId, command.invoiceId) : undefined,
+      openInvoices: [...this.invoices.values()].filter((invoice) => invoice.userId === userId && invoice.status === 'open'),
+      prior,
+      followUps,
+      bonusRateBps: this.bonusRateBps,
+      thresholds: checkThresholds(this.thresholds),
+    };
   }
 
   when(command: Command): When {

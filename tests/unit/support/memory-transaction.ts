@@ -1,6 +1,7 @@
-import { Account, Charge } from '../../../ledger/core/account';
+import { Account, Charge, Invoice } from '../../../ledger/core/account';
+import { compareInvoicesByAge } from '../../../ledger/core/invoice-payments';
 import { StoredEvent } from '../../../ledger/core/events';
-import { LedgerTransaction, LedgerWrites, InboxOffset } from '../../../ledger/core/store';
+import { InboxOffset, InvoiceKey, invoiceKey, LedgerTransaction, LedgerWrites } from '../../../ledger/core/store';
 
 /**
  * A tiny LedgerTransaction over maps: enough to drive decideBatch without a database.
@@ -11,6 +12,7 @@ export class MemoryLedger {
   readonly events = new Map<string, StoredEvent>();
   readonly accounts = new Map<string, Account>();
   readonly charges = new Map<string, Charge>();
+  readonly invoices = new Map<string, Invoice>();
   private commits = 0;
 
   begin(): MemoryTransaction {
@@ -27,6 +29,7 @@ export class MemoryLedger {
       }
       for (const account of writes.accounts) this.accounts.set(account.userId, account);
       for (const charge of writes.charges) this.charges.set(charge.invoiceId, charge);
+      for (const invoice of writes.invoices ?? []) this.invoices.set(invoiceKey(invoice.userId, invoice.invoiceId), invoice);
     }
   }
 
@@ -36,7 +39,7 @@ export class MemoryLedger {
   }
 }
 
-export type ReadLog = Array<{ method: 'readEvents' | 'readAccounts' | 'readCharges' | 'readStreamVersion'; keys: readonly string[] }>;
+export type ReadLog = Array<{ method: 'readEvents' | 'readAccounts' | 'readCharges' | 'readInvoices' | 'readOpenInvoices' | 'readStreamAfter' | 'readStreamVersion'; keys: readonly string[] }>;
 
 export class MemoryTransaction implements LedgerTransaction {
   readonly writes: LedgerWrites[] = [];
@@ -57,6 +60,27 @@ export class MemoryTransaction implements LedgerTransaction {
   async readCharges(invoiceIds: readonly string[]): Promise<Map<string, Charge>> {
     this.reads.push({ method: 'readCharges', keys: invoiceIds });
     return pick(this.ledger.charges, invoiceIds);
+  }
+
+  async readInvoices(keys: readonly InvoiceKey[]): Promise<Map<string, Invoice>> {
+    const texts = keys.map((key) => invoiceKey(key.userId, key.invoiceId));
+    this.reads.push({ method: 'readInvoices', keys: texts });
+    return pick(this.ledger.invoices, texts);
+  }
+
+  async readOpenInvoices(userIds: readonly string[]): Promise<Map<string, Invoice[]>> {
+    this.reads.push({ method: 'readOpenInvoices', keys: userIds });
+    const out = new Map<string, Invoice[]>();
+    for (const invoice of this.ledger.invoices.values()) {
+      if (invoice.status === 'open' && userIds.includes(invoice.userId)) out.set(invoice.userId, [...(out.get(invoice.userId) ?? []), invoice]);
+    }
+    for (const list of out.values()) list.sort(compareInvoicesByAge);
+    return out;
+  }
+
+  async readStreamAfter(streamId: string, afterVersion: number, limit: number): Promise<StoredEvent[]> {
+    this.reads.push({ method: 'readStreamAfter', keys: [streamId] });
+    return this.ledger.stream(streamId).filter((event) => event.streamVersion > afterVersion).slice(0, limit);
   }
 
   async readStreamVersion(streamId: string): Promise<number> {
