@@ -23,6 +23,11 @@ export interface Account {
   readonly openInvoicesMicroUsd: MicroUsd;
   /** Open invoices of the user: when 0, a command reads none. */
   readonly openInvoiceCount: number;
+  /**
+   * The chain hash of the stream's last event (GENESIS before the first): written beside
+   * the balance, read by the next append. Only the write side has it; views do not.
+   */
+  readonly chainHead?: string | null;
 }
 
 export function emptyAccount(userId: string): Account {
@@ -40,8 +45,9 @@ export function emptyAccount(userId: string): Account {
   };
 }
 
-type MoneyField = Exclude<keyof Account, 'userId' | 'version' | 'openInvoiceCount'>;
-type Deltas = Partial<Record<MoneyField, bigint>> & { openInvoiceCount?: number };
+export type MoneyField = Exclude<keyof Account, 'userId' | 'version' | 'openInvoiceCount' | 'chainHead'>;
+export type AccountDeltas = Partial<Record<MoneyField, bigint>> & { openInvoiceCount?: number };
+type Deltas = AccountDeltas;
 
 function deltasOf(event: LedgerEvent): Deltas {
   switch (event.type) {
@@ -90,6 +96,11 @@ function deltasOf(event: LedgerEvent): Deltas {
       throw new Error(`unhandled event ${JSON.stringify(exhaustive)}`);
     }
   }
+}
+
+/** How an event moves each total of its account (absent: unchanged). */
+export function accountDeltas(event: LedgerEvent): AccountDeltas {
+  return deltasOf(event);
 }
 
 /** How much an event moves the available balance (unbounded: no INT64 check here). */

@@ -1,8 +1,8 @@
-import { Account, Charge, emptyAccount, evolveAccount, evolveCharge, evolveInvoice, Invoice } from './account';
+import { Account, Charge, emptyAccount, evolveCharge, evolveInvoice, Invoice } from './account';
 import { Command } from './commands';
 import { commandUserId, decide, Decision, possibleEventIds, PriorEvent, primaryEventId, priorEventIds } from './decide';
 import { DECISION_MUTATIONS_BUDGET, EVENTS_PER_COMMAND_MAX, LIMITS } from './limits';
-import { EventDraft, invoiceKey, LedgerTransaction, LedgerWrites, digestOf } from './store';
+import { draftNext, EventDraft, invoiceKey, LedgerTransaction, LedgerWrites } from './store';
 import { Thresholds } from './thresholds';
 
 /**
@@ -101,8 +101,9 @@ export async function decideBatch(tx: LedgerTransaction, commands: readonly Comm
     const primaryId = primaryEventId(command);
     let next = account;
     for (const event of decision.events) {
-      next = evolveAccount(next, event);
-      const draft: EventDraft = { ...event, streamVersion: next.version, contentDigest: digestOf(event) };
+      const appended = draftNext(next, event);
+      next = appended.account;
+      const draft = appended.draft;
       drafts.push(draft);
       prior.set(event.eventId, event);
       if (event.type === 'InvoiceCharged' || event.type === 'ChargeSettled' || event.type === 'ChargeFailed') {

@@ -169,6 +169,8 @@ export type StoredEvent = NewEvent & {
   contentDigest: string;
   /** Spanner commit timestamp, canonical UTC with nanoseconds ("…T12:00:00.123456789Z"). */
   committedAt: string;
+  /** The stream's hash chain after this event (see chain.ts); null only before the upgrade's backfill reached it. */
+  chainHash: string | null;
 };
 
 export function parseEventPayload(type: string, schemaVersion: number, payload: unknown): LedgerEvent {

@@ -1,6 +1,7 @@
 import { Account, Charge, emptyAccount, evolveAccount, evolveCharge, evolveInvoice, Invoice } from './account';
 import { contentDigest, differingFields } from './canonical';
 import { eventUserId, NewEvent, StoredEvent } from './events';
+import { chainHash, GENESIS } from './chain';
 import { accountStreamId } from './ids';
 import { compareUtf8 } from './text-order';
 
@@ -32,8 +33,28 @@ export function positionOf(event: StoredEvent): GlobalPosition {
   return { committedAt: event.committedAt, streamId: event.streamId, streamVersion: event.streamVersion };
 }
 
-/** An event ready to be written: its stream version and digest assigned, commit time still unknown. */
-export type EventDraft = NewEvent & { streamVersion: number; contentDigest: string };
+/** An event ready to be written: its stream version, digest and chain hash assigned, commit time still unknown. */
+export type EventDraft = NewEvent & { streamVersion: number; contentDigest: string; chainHash: string };
+
+/**
+ * The chain head of an account before its next event. An account with events but no head
+ * belongs to a database whose chain backfill has not run: appending would start a chain
+ * that the audit cannot tie to the history, so it stops here instead.
+ */
+export function chainHeadOf(account: Account): string {
+  if (account.version === 0) return GENESIS;
+  if (!account.chainHead) throw new Error(`account ${account.userId} has ${account.version} events but no chain head: the upgrade's chain backfill has not run; run \`spanledger db migrate\``);
+  return account.chainHead;
+}
+
+/** The draft of the next event of an account, and the account after it. */
+export function draftNext(account: Account, event: NewEvent): { draft: EventDraft; account: Account } {
+  const previous = chainHeadOf(account);
+  const next = evolveAccount(account, event);
+  const contentDigest = digestOf(event);
+  const hash = chainHash(previous, contentDigest, next.version);
+  return { draft: { ...event, streamVersion: next.version, contentDigest, chainHash: hash }, account: { ...next, chainHead: hash } };
+}
 
 /**
  * The Kafka inbox: the next offset to consume per (group, topic, partition), committed in
@@ -261,14 +282,17 @@ export async function appendToStream(
         message: `stream ${streamId} is at version ${actualVersion}, expected ${expectedVersion}`,
       };
     }
-    const drafts = events.map((event, index) => ({ ...event, streamVersion: actualVersion + index + 1, contentDigest: digestOf(event) }));
     const [accounts, charges, invoices] = await Promise.all([tx.readAccounts([userId]), tx.readCharges(invoiceIdsOf(events)), tx.readInvoices(invoiceKeysOf(events))]);
     let account = accounts.get(userId) ?? emptyAccount(userId);
     if (account.version !== actualVersion) {
       throw new Error(`append: account ${userId} state is at version ${account.version} but its stream at ${actualVersion}`);
     }
-    for (const draft of drafts) {
-      account = evolveAccount(account, draft);
+    const drafts: EventDraft[] = [];
+    for (const event of events) {
+      const next = draftNext(account, event);
+      account = next.account;
+      const draft = next.draft;
+      drafts.push(draft);
       if (CHARGE_EVENTS.has(draft.type) && 'invoiceId' in draft.payload) {
         const charge = evolveCharge(charges.get(draft.payload.invoiceId), draft);
         if (charge) charges.set(draft.payload.invoiceId, charge);

@@ -1,8 +1,11 @@
 import { eventUserId, StoredEvent } from '../core/events';
+import { postingJson, postingsOf } from '../core/postings';
 
 /**
  * The wire form of a stored event: one `events export` line, and the value of every
- * message the publisher sends. Money stays in decimal strings inside `payload`.
+ * message the publisher sends. Money stays in decimal strings inside `payload` and
+ * `postings`. `chainHash` is the stream's hash chain after the event (see core/chain.ts):
+ * a consumer that keeps the last one per stream can tell later whether history was edited.
  */
 export interface ExportRecord {
   readonly eventId: string;
@@ -14,6 +17,9 @@ export interface ExportRecord {
   readonly occurredAt: string;
   readonly committedAt: string;
   readonly contentDigest: string;
+  readonly chainHash: string | null;
+  /** The transfers the event posts to the books (none for events that move no money). */
+  readonly postings: ReturnType<typeof postingJson>[];
   readonly payload: StoredEvent['payload'];
 }
 
@@ -29,6 +35,8 @@ export function toExportRecord(event: StoredEvent): ExportRecord {
     occurredAt: event.occurredAt,
     committedAt: event.committedAt,
     contentDigest: event.contentDigest,
+    chainHash: event.chainHash,
+    postings: postingsOf(event).map(postingJson),
     payload: event.payload,
   };
 }

@@ -18,6 +18,17 @@ export function int64(value: unknown): bigint {
   throw new TypeError(`not an INT64 cell: ${String(value)}`);
 }
 
+/**
+ * A NUMERIC cell holding a whole number of micro-units. Views keep sums across events
+ * (gross debits and credits, a month's changes) as NUMERIC: exact, 29 integer digits, since a
+ * sum of INT64 amounts can leave INT64 even while every balance stays inside it.
+ */
+export function numericInteger(value: unknown): bigint {
+  const text = value !== null && typeof value === 'object' && 'value' in value ? String((value as { value: unknown }).value) : typeof value === 'string' ? value : undefined;
+  if (text === undefined || !/^-?\d+$/.test(text)) throw new TypeError(`not a whole NUMERIC cell: ${String(value)}`);
+  return BigInt(text);
+}
+
 export function smallInt(value: unknown): number {
   const big = int64(value);
   if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`value ${big} is too large for a count`);
@@ -77,6 +88,7 @@ export const EVENT_COLUMNS = [
   'Payload',
   'ContentDigest',
   'CommittedAt',
+  'ChainHash',
 ] as const;
 
 /** Columns read back into a StoredEvent: OccurredAt is not among them (see eventFromRow). */
@@ -102,10 +114,25 @@ export function eventFromRow(row: Row): StoredEvent {
     occurredAt: event.payload.occurredAt,
     contentDigest: String(row.ContentDigest),
     committedAt: timestampText(row.CommittedAt),
+    chainHash: row.ChainHash === null || row.ChainHash === undefined ? null : String(row.ChainHash),
   } as StoredEvent;
 }
 
-export const ACCOUNT_COLUMNS = [
+/** An event row read without trusting it: the event, or why its stored content does not parse. */
+export type EventRowRead =
+  | { readonly ok: true; readonly event: StoredEvent }
+  | { readonly ok: false; readonly eventId: string; readonly streamId: string; readonly streamVersion: number; readonly reason: string };
+
+export function tryEventFromRow(row: Row): EventRowRead {
+  try {
+    return { ok: true, event: eventFromRow(row) };
+  } catch (error) {
+    return { ok: false, eventId: String(row.EventId), streamId: String(row.StreamId), streamVersion: smallInt(row.StreamVersion), reason: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** The account's state columns: what the balance view shares with the Accounts row. */
+export const ACCOUNT_STATE_COLUMNS = [
   'UserId',
   'Version',
   'BalanceMicroUsd',
@@ -117,6 +144,9 @@ export const ACCOUNT_COLUMNS = [
   'OpenInvoicesMicroUsd',
   'OpenInvoiceCount',
 ] as const;
+
+/** The Accounts row: the state and the stream's chain head. */
+export const ACCOUNT_COLUMNS = [...ACCOUNT_STATE_COLUMNS, 'ChainHead'] as const;
 
 export function accountFromRow(row: Row): Account {
   return {
@@ -130,6 +160,7 @@ export function accountFromRow(row: Row): Account {
     adjustmentsMicroUsd: int64(row.AdjustmentsMicroUsd),
     openInvoicesMicroUsd: int64(row.OpenInvoicesMicroUsd),
     openInvoiceCount: smallInt(row.OpenInvoiceCount),
+    ...(row.ChainHead === undefined ? {} : { chainHead: row.ChainHead === null ? null : String(row.ChainHead) }),
   };
 }
 
@@ -145,6 +176,7 @@ export function accountToRow(account: Account): Row {
     AdjustmentsMicroUsd: account.adjustmentsMicroUsd.toString(),
     OpenInvoicesMicroUsd: account.openInvoicesMicroUsd.toString(),
     OpenInvoiceCount: String(account.openInvoiceCount),
+    ...(account.chainHead === undefined ? {} : { ChainHead: account.chainHead }),
     UpdatedAt: 'spanner.commit_timestamp()',
   };
 }

@@ -19,6 +19,8 @@ function createdObject(statement: string): string | undefined {
   if (create) return `${create[1]!.toUpperCase()} ${create[2]!}`;
   const addColumn = /^\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)/i.exec(statement);
   if (addColumn) return `COLUMN ${addColumn[1]!}.${addColumn[2]!}`;
+  const addStored = /^\s*ALTER\s+INDEX\s+(\w+)\s+ADD\s+STORED\s+COLUMN\s+(\w+)/i.exec(statement);
+  if (addStored) return `STORED ${addStored[1]!}.${addStored[2]!}`;
   return undefined;
 }
 
@@ -28,7 +30,9 @@ async function existingObjects(connection: SpannerConnection): Promise<Set<strin
           UNION ALL
           SELECT 'INDEX' AS Kind, INDEX_NAME AS Name FROM INFORMATION_SCHEMA.INDEXES WHERE TABLE_SCHEMA = '' AND INDEX_TYPE = 'INDEX'
           UNION ALL
-          SELECT 'COLUMN' AS Kind, CONCAT(TABLE_NAME, '.', COLUMN_NAME) AS Name FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = ''`,
+          SELECT 'COLUMN' AS Kind, CONCAT(TABLE_NAME, '.', COLUMN_NAME) AS Name FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = ''
+          UNION ALL
+          SELECT 'STORED' AS Kind, CONCAT(INDEX_NAME, '.', COLUMN_NAME) AS Name FROM INFORMATION_SCHEMA.INDEX_COLUMNS WHERE TABLE_SCHEMA = '' AND COLUMN_ORDERING IS NULL`,
     json: true,
     ...connection.queryOptions,
   });
@@ -68,7 +72,7 @@ async function createUnlessExists(create: () => Promise<void>): Promise<boolean>
  * table or index already exists is skipped, so a run interrupted between a DDL change and
  * its record finishes cleanly the next time. Running it twice is a no-op.
  */
-export async function migrate(connection: SpannerConnection, migrations: readonly Migration[]): Promise<MigrateReport> {
+export async function migrate(connection: SpannerConnection, migrations: readonly Migration[], report?: (line: string) => void): Promise<MigrateReport> {
   const { instance, database, settings } = connection;
   let createdInstance = false;
   let createdDatabase = false;
@@ -104,6 +108,7 @@ export async function migrate(connection: SpannerConnection, migrations: readonl
       return !object || !objects.has(object);
     });
     await updateSchema(connection, pending);
+    if (migration.backfill) await migration.backfill(connection, (line) => report?.(`migration ${migration.version}: ${line}`));
     await database.table('SchemaMigrations').insert({
       Version: String(migration.version),
       Description: migration.description,

@@ -1,3 +1,6 @@
+import { backfillChains } from './chain-backfill';
+import type { SpannerConnection } from './connection';
+
 /**
  * The ledger's part of the Spanner schema, as ordered migrations (versions 1-9; the
  * projections have 10-19, the Kafka relays 20-29, and app/schema.ts puts them together).
@@ -25,6 +28,11 @@ export interface Migration {
   readonly version: number;
   readonly description: string;
   readonly statements: readonly string[];
+  /**
+   * A data step after the statements (resumable, idempotent): the migration is recorded
+   * only once it finished, so an interrupted one is finished by the next `db migrate`.
+   */
+  readonly backfill?: (connection: SpannerConnection, report: (line: string) => void) => Promise<unknown>;
 }
 
 /** Number of shards of the global-order index. Changing it needs a data migration. */
@@ -111,6 +119,17 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
         STORING (OpenEventId, AmountMicroUsd, PaidMicroUsd, PaymentCount, Status, OpenedAtMicros),
         INTERLEAVE IN Accounts`,
     ],
+  },
+  {
+    version: 4,
+    description: 'hash-chained streams: a chain hash on every event, the head beside every account',
+    // Stored in EventsByCommit too, so the log reader (export, publish, audit) has it.
+    statements: [
+      'ALTER TABLE Events ADD COLUMN ChainHash STRING(64)',
+      'ALTER INDEX EventsByCommit ADD STORED COLUMN ChainHash',
+      'ALTER TABLE Accounts ADD COLUMN ChainHead STRING(64)',
+    ],
+    backfill: backfillChains,
   },
 ];
 

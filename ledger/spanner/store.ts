@@ -13,7 +13,6 @@ import {
   LedgerStore,
   LedgerTransaction,
   LedgerWrites,
-  positionOf,
   ReadAllOptions,
   ReadAllPage,
   TransactionResult,
@@ -166,6 +165,7 @@ class SpannerLedgerTransaction implements LedgerTransaction {
             Payload: JSON.stringify(event.payload),
             ContentDigest: event.contentDigest,
             CommittedAt: 'spanner.commit_timestamp()',
+            ChainHash: event.chainHash,
           })),
         );
       }
@@ -232,42 +232,8 @@ export class SpannerLedgerStore implements LedgerStore {
    * smallest such cap. A page can thus be shorter than `limit`, never out of order.
    */
   async readAll(after: GlobalPosition | null, limit: number, options: ReadAllOptions = {}): Promise<ReadAllPage> {
-    if (limit < 1 || limit > LIMITS.readPageSizeMax) throw new RangeError(`readAll limit must be 1..${LIMITS.readPageSizeMax}`);
-    const perShard = Math.min(limit, Math.max(16, Math.ceil((limit * 2) / EVENT_ORDER_SHARDS)));
-    const snapshotOptions = options.readTimestamp ? { readTimestamp: new PreciseDate(options.readTimestamp) } : { strong: true };
-    const [snapshot] = await this.connection.database.getSnapshot(snapshotOptions);
-    try {
-      const shards = await Promise.all(
-        Array.from({ length: EVENT_ORDER_SHARDS }, async (_, shard) => {
-          const start = after
-            ? { startOpen: [String(shard), after.committedAt, after.streamId, String(after.streamVersion)] }
-            : { startClosed: [String(shard)] };
-          const [rows] = await snapshot.read('Events', {
-            index: 'EventsByCommit',
-            ranges: [{ ...start, endClosed: [String(shard)] }],
-            columns: [...EVENT_READ_COLUMNS],
-            limit: perShard,
-            ...READ_JSON,
-            ...this.connection.queryOptions,
-          });
-          return (rows as unknown as Row[]).map(eventFromRow);
-        }),
-      );
-      let cut: GlobalPosition | undefined;
-      for (const events of shards) {
-        const last = events[events.length - 1];
-        if (events.length === perShard && last && (!cut || comparePositions(positionOf(last), cut) < 0)) cut = positionOf(last);
-      }
-      const merged = shards
-        .flat()
-        .filter((event) => !cut || comparePositions(positionOf(event), cut) <= 0)
-        .sort((a, b) => comparePositions(positionOf(a), positionOf(b)))
-        .slice(0, limit);
-      const last = merged[merged.length - 1];
-      return { events: merged, position: last ? positionOf(last) : after };
-    } finally {
-      snapshot.end();
-    }
+    const page = await readAllRows(this.connection, after, limit, options);
+    return { events: page.rows.map(eventFromRow), position: page.position };
   }
 
   async readStream(streamId: string, fromVersion = 1): Promise<StoredEvent[]> {
@@ -368,4 +334,56 @@ async function readInboxOffsets(
     if (row.LastMessageOffset === null || row.LastMessageOffset === undefined || row.LastMessageDigest === null || row.LastMessageDigest === undefined) return offset;
     return { ...offset, lastMessage: { offset: int64(row.LastMessageOffset).toString(), digest: String(row.LastMessageDigest) } };
   });
+}
+
+/** A page of the log as stored rows, in the global order (see readAllRows). */
+export interface ReadAllRowsPage {
+  readonly rows: Row[];
+  readonly position: GlobalPosition | null;
+}
+
+function positionOfRow(row: Row): GlobalPosition {
+  return { committedAt: timestampText(row.CommittedAt), streamId: String(row.StreamId), streamVersion: smallInt(row.StreamVersion) };
+}
+
+/**
+ * The rows behind SpannerLedgerStore.readAll, before they are parsed into events: the audit
+ * reads them so that one row whose payload no longer parses (edited in the database) is a
+ * finding about that event, not an error that ends the audit. See readAll for the order.
+ */
+export async function readAllRows(connection: SpannerConnection, after: GlobalPosition | null, limit: number, options: ReadAllOptions = {}): Promise<ReadAllRowsPage> {
+  if (limit < 1 || limit > LIMITS.readPageSizeMax) throw new RangeError(`readAll limit must be 1..${LIMITS.readPageSizeMax}`);
+  const perShard = Math.min(limit, Math.max(16, Math.ceil((limit * 2) / EVENT_ORDER_SHARDS)));
+  const snapshotOptions = options.readTimestamp ? { readTimestamp: new PreciseDate(options.readTimestamp) } : { strong: true };
+  const [snapshot] = await connection.database.getSnapshot(snapshotOptions);
+  try {
+    const shards = await Promise.all(
+      Array.from({ length: EVENT_ORDER_SHARDS }, async (_, shard) => {
+        const start = after ? { startOpen: [String(shard), after.committedAt, after.streamId, String(after.streamVersion)] } : { startClosed: [String(shard)] };
+        const [rows] = await snapshot.read('Events', {
+          index: 'EventsByCommit',
+          ranges: [{ ...start, endClosed: [String(shard)] }],
+          columns: [...EVENT_READ_COLUMNS],
+          limit: perShard,
+          ...READ_JSON,
+          ...connection.queryOptions,
+        });
+        return (rows as unknown as Row[]).map((row) => ({ row, position: positionOfRow(row) }));
+      }),
+    );
+    let cut: GlobalPosition | undefined;
+    for (const rows of shards) {
+      const last = rows[rows.length - 1];
+      if (rows.length === perShard && last && (!cut || comparePositions(last.position, cut) < 0)) cut = last.position;
+    }
+    const merged = shards
+      .flat()
+      .filter((entry) => !cut || comparePositions(entry.position, cut) <= 0)
+      .sort((a, b) => comparePositions(a.position, b.position))
+      .slice(0, limit);
+    const last = merged[merged.length - 1];
+    return { rows: merged.map((entry) => entry.row), position: last ? last.position : after };
+  } finally {
+    snapshot.end();
+  }
 }

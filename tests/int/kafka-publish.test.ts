@@ -68,7 +68,7 @@ test('the publisher emits every event exactly once across two runs and keeps per
   const ordered = [...messages].sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
   for (const message of ordered) {
     const record = JSON.parse(message.value!.toString('utf8')) as Record<string, unknown>;
-    expect(Object.keys(record)).toEqual(['eventId', 'type', 'schemaVersion', 'streamId', 'streamVersion', 'userId', 'occurredAt', 'committedAt', 'contentDigest', 'payload']);
+    expect(Object.keys(record)).toEqual(['eventId', 'type', 'schemaVersion', 'streamId', 'streamVersion', 'userId', 'occurredAt', 'committedAt', 'contentDigest', 'chainHash', 'postings', 'payload']);
     expect(record.eventId).toBe(message.headers['event-id']);
     expect(message.key).toBe(record.userId);
     expect(record.streamId).toBe(`account-${record.userId}`);

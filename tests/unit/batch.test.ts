@@ -8,6 +8,7 @@ import { accountStreamId, eventIds } from '../../ledger/core/ids';
 import { digestOf, LedgerWrites } from '../../ledger/core/store';
 import { adjustCommand, chargeCommand, depositCommand, failCommand, openInvoiceCommand, settleCommand, txHash } from './support/fixtures';
 import { MemoryLedger } from './support/memory-transaction';
+import { chainHash, GENESIS } from '../../ledger/core/chain';
 
 /** Decides one batch in one transaction, checks its writes against the state it started from, and commits. */
 async function runBatch(ledger: MemoryLedger, commands: readonly Command[], bonusRateBps = 0, thresholds: readonly bigint[] = []) {
@@ -31,7 +32,7 @@ function snapshot(ledger: MemoryLedger) {
  */
 function expectWritesConsistent(before: ReturnType<typeof snapshot>, decisions: Decision[], writes: LedgerWrites): void {
   const accepted = decisions.flatMap((decision) => (decision.outcome === 'accepted' ? decision.events : []));
-  expect(writes.events.map(({ streamVersion: _v, contentDigest: _d, ...event }) => event)).toEqual(accepted);
+  expect(writes.events.map(({ streamVersion: _v, contentDigest: _d, chainHash: _h, ...event }) => event)).toEqual(accepted);
 
   const accounts = new Map<string, Account>();
   const charges = new Map<string, Charge>();
@@ -39,9 +40,12 @@ function expectWritesConsistent(before: ReturnType<typeof snapshot>, decisions: 
     expect(draft.contentDigest).toBe(digestOf(draft));
     const userId = draft.payload.userId;
     expect(draft.streamId).toBe(accountStreamId(userId));
-    const account = evolveAccount(accounts.get(userId) ?? before.accounts.get(userId) ?? emptyAccount(userId), draft);
+    const previous = accounts.get(userId) ?? before.accounts.get(userId) ?? emptyAccount(userId);
+    const account = evolveAccount(previous, draft);
     expect(draft.streamVersion).toBe(account.version);
-    accounts.set(userId, account);
+    // Each event extends its stream's hash chain, and the account row keeps the new head.
+    expect(draft.chainHash).toBe(chainHash(previous.version === 0 ? GENESIS : previous.chainHead!, draft.contentDigest, draft.streamVersion));
+    accounts.set(userId, { ...account, chainHead: draft.chainHash });
     if ('invoiceId' in draft.payload) {
       const invoiceId = draft.payload.invoiceId;
       const charge = evolveCharge(charges.get(invoiceId) ?? before.charges.get(invoiceId), draft);
