@@ -1,14 +1,15 @@
-import { ConnectionFlags, explainSpannerError, openConnection, resolveSettings } from './context';
+import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
 import { EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
 
 export async function dbMigrate(io: CliIo, flags: ConnectionFlags & { json?: boolean }): Promise<ExitCode> {
-  const { migrate } = await import('../ledger/spanner/migrate');
-  const { MIGRATIONS } = await import('../app/schema');
+  const { migrateAll } = await import('../app/migrate');
   const { describeTarget } = await import('../ledger/spanner/connection');
-  const connection = openConnection(io, flags);
+  const store = openStore(io, flags);
+  const connection = store.connection;
   try {
-    const report = await migrate(connection, MIGRATIONS);
+    // Progress (a backfill, a rebuild) on stderr, so --json keeps stdout to one object.
+    const report = await migrateAll(connection, store, (line) => writeLine(io.stderr, line));
     if (flags.json) {
       writeLine(io.stdout, JSON.stringify(report));
     } else {
@@ -21,6 +22,7 @@ export async function dbMigrate(io: CliIo, flags: ConnectionFlags & { json?: boo
           ? `applied migrations ${report.applied.join(', ')}; ${target} is at schema version ${report.schemaVersion}`
           : `${target} is up to date (schema version ${report.schemaVersion})`,
       );
+      if (report.rebuilt.length > 0) writeLine(io.stdout, `rebuilt ${report.rebuilt.join(', ')} (their fold changed)`);
     }
     return EXIT.ok;
   } catch (error) {

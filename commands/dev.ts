@@ -26,11 +26,11 @@ export async function devUp(io: CliIo, flags: ConnectionFlags & { json?: boolean
   emulator.writeDevState({ spanner: { host: spanner.host, pid: spanner.pid }, kafka, startedAt: new Date().toISOString() }, logDir);
 
   const { connect, settingsFromEnv } = await import('../ledger/spanner/connection');
-  const { migrate } = await import('../ledger/spanner/migrate');
-  const { MIGRATIONS } = await import('../app/schema');
+  const { SpannerLedgerStore } = await import('../ledger/spanner/store');
+  const { migrateAll } = await import('../app/migrate');
   const connection = connect(settingsFromEnv(io.env, { emulatorHost: spanner.host, projectId: flags.project, instanceId: flags.instance, databaseId: flags.database }));
   try {
-    await migrate(connection, MIGRATIONS);
+    await migrateAll(connection, new SpannerLedgerStore(connection));
   } finally {
     await connection.close();
   }

@@ -9,7 +9,7 @@ export const EXIT = {
   invalid: 2,
   /** A valid command was rejected (insufficient funds, idempotency conflict, ...). */
   rejected: 3,
-  /** Verification found differences between the views and the event log. */
+  /** verify or audit found differences: views against the log, broken books or hash chains. */
   mismatch: 5,
 } as const;
 
@@ -21,7 +21,7 @@ Exit codes:
   1  infrastructure failure (Spanner/Kafka unreachable, fault); message on stderr
   2  invalid input (a line that is not a valid command, a bad flag or setting)
   3  a command was rejected or conflicted (INSUFFICIENT_FUNDS, IDEMPOTENCY_CONFLICT, ...)
-  5  projections verify found differences`;
+  5  projections verify or audit found differences (views, books, hash chains)`;
 
 /** An error the CLI reports as one line on stderr with a chosen exit code (no stack). */
 export class CliError extends Error {

@@ -1,87 +1,14 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { z } from 'zod';
-import { EVENT_TYPES, eventUserId, NewEvent, parseEventPayload, StoredEvent } from '../ledger/core/events';
-import { accountStreamId } from '../ledger/core/ids';
-import { appendToStream, digestOf, GlobalPosition, InboxOffset, LedgerStore } from '../ledger/core/store';
+import { pipeline } from 'node:stream/promises';
+import { appendToStream, GlobalPosition, InboxOffset, LedgerStore } from '../ledger/core/store';
 import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
+import { ChainCheck, exportLine, ImportedEvent, inboxLine, parseExportLine, parseInboxLine } from './export-file';
 import { CliIo, writeLine } from './io';
-import { toExportRecord } from '../ledger/kafka/records';
-
-/** The export line: one event with its place in the original log (the same record `publish` sends). */
-export function exportLine(event: StoredEvent): string {
-  return JSON.stringify(toExportRecord(event));
-}
-
-const ExportLine = z.strictObject({
-  eventId: z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits'),
-  type: z.enum(EVENT_TYPES as [string, ...string[]]),
-  schemaVersion: z.number().int().positive(),
-  streamId: z.string().min(1),
-  streamVersion: z.number().int().positive(),
-  userId: z.string().min(1),
-  occurredAt: z.string(),
-  committedAt: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/, 'must be canonical UTC with nanoseconds'),
-  contentDigest: z.string().regex(/^[0-9a-f]{64}$/),
-  payload: z.unknown(),
-});
-
-/**
- * After the events, an export carries the Kafka consumers' positions read at the same
- * timestamp, one `{"inbox":{...}}` line per partition: a restore then resumes each consumer
- * where the exported database stood, instead of deciding every command of the topic again.
- */
-const InboxLine = z.strictObject({
-  inbox: z.strictObject({
-    group: z.string().min(1),
-    topic: z.string().min(1),
-    partition: z.number().int().min(0),
-    nextOffset: z.string().regex(/^(0|[1-9][0-9]*)$/, 'must be a decimal offset'),
-    lastMessage: z.strictObject({ offset: z.string().regex(/^(0|[1-9][0-9]*)$/), digest: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
-  }),
-});
-
-export function inboxLine(offset: InboxOffset): string {
-  const { group, topic, partition, nextOffset, lastMessage } = offset;
-  return JSON.stringify({ inbox: { group, topic, partition, nextOffset, ...(lastMessage ? { lastMessage } : {}) } });
-}
-
-export interface ImportedEvent {
-  readonly line: number;
-  readonly event: NewEvent;
-  readonly streamVersion: number;
-  readonly committedAt: string;
-}
-
-/** Validates one export line completely: shape, payload schema, user/stream agreement and the digest. */
-export function parseExportLine(text: string, line: number): { ok: true; value: ImportedEvent } | { ok: false; message: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, message: `line ${line}: not JSON: ${(error as Error).message}` };
-  }
-  const parsed = ExportLine.safeParse(value);
-  if (!parsed.success) {
-    return { ok: false, message: `line ${line}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'line'}: ${issue.message}`).join('; ')}` };
-  }
-  const data = parsed.data;
-  let ledgerEvent;
-  try {
-    ledgerEvent = parseEventPayload(data.type, data.schemaVersion, data.payload);
-  } catch (error) {
-    const message = error instanceof z.ZodError ? error.issues.map((issue) => `payload.${issue.path.join('.')}: ${issue.message}`).join('; ') : (error as Error).message;
-    return { ok: false, message: `line ${line}: ${message}` };
-  }
-  const event = { ...ledgerEvent, eventId: data.eventId, streamId: data.streamId, occurredAt: data.occurredAt, schemaVersion: data.schemaVersion } as NewEvent;
-  if (eventUserId(event) !== data.userId) return { ok: false, message: `line ${line}: userId ${data.userId} differs from the payload's ${eventUserId(event)}` };
-  if (data.streamId !== accountStreamId(data.userId)) return { ok: false, message: `line ${line}: streamId ${data.streamId} is not the account stream of ${data.userId}` };
-  if (event.payload.occurredAt !== data.occurredAt) return { ok: false, message: `line ${line}: occurredAt differs from the payload's` };
-  if (digestOf(event) !== data.contentDigest) return { ok: false, message: `line ${line}: contentDigest does not match the content (edited or corrupt line)` };
-  return { ok: true, value: { line, event, streamVersion: data.streamVersion, committedAt: data.committedAt } };
-}
 
 async function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
   if (!stream.write(text)) await once(stream, 'drain');
@@ -140,18 +67,85 @@ export interface ImportFlags extends ConnectionFlags {
 /** Events of one original commit on one stream, which must be appended together. */
 const GROUP_EVENTS_MAX = 1000;
 
+/** One line of an export file, read and checked: an event, a consumer position, or what is wrong with it. */
+type ExportFileLine = { kind: 'event'; value: ImportedEvent } | { kind: 'position'; line: number; value: InboxOffset } | { kind: 'invalid'; message: string };
+
+async function* exportFileLines(path: string): AsyncGenerator<ExportFileLine> {
+  const reader = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+  let line = 0;
+  for await (const text of reader) {
+    line++;
+    if (text.trim() === '') continue;
+    if (text.startsWith('{"inbox":')) {
+      const position = parseInboxLine(text, line);
+      yield position.ok ? { kind: 'position', line, value: position.value } : { kind: 'invalid', message: position.message };
+      continue;
+    }
+    const parsed = parseExportLine(text, line);
+    yield parsed.ok ? { kind: 'event', value: parsed.value } : { kind: 'invalid', message: parsed.message };
+  }
+}
+
+/** The file to read twice: the file itself, or stdin copied to a temporary file. */
+async function stagedInput(io: CliIo, file: string): Promise<{ path: string; cleanup: () => void }> {
+  if (file !== '-') return { path: file, cleanup: () => undefined };
+  const dir = mkdtempSync(join(tmpdir(), 'spanledger-import-'));
+  const path = join(dir, 'stdin.jsonl');
+  await pipeline(io.stdin, createWriteStream(path));
+  return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /**
- * `events import FILE`: streams the file, validates each line, groups consecutive lines of
- * the same original commit (committedAt) and stream, and appends each group with
- * appendToStream at its original stream version: identical → duplicate, different →
- * conflict; so importing twice changes nothing. Memory: one group at a time.
+ * `events import FILE`, in two passes over the file.
+ *
+ * 1. Check the whole file before writing anything: every line (shape, payload, digest,
+ *    postings) and every stream's chain (versions from 1 without a gap, each chain hash
+ *    following from the line before). Any problem refuses the file, exit 2, naming the line
+ *    and event: a restore is all or nothing, and the target is left as it was.
+ * 2. Write: group consecutive lines of the same original commit (committedAt) and stream,
+ *    and append each group with appendToStream at its original stream version: identical →
+ *    duplicate, different → conflict; so importing twice changes nothing. Then restore the
+ *    consumer positions.
+ * Memory: one group at a time, and the last version and hash of each stream while checking.
  */
 export async function eventsImport(io: CliIo, file: string, flags: ImportFlags): Promise<ExitCode> {
-  const input = file === '-' ? io.stdin : createReadStream(file, 'utf8');
-  const store = openStore(io, flags);
   const counts = { appended: 0, duplicate: 0, conflicts: 0, invalid: 0, groups: 0, positions: 0 };
-  const positions: { line: number; offset: InboxOffset }[] = [];
   const problems: string[] = [];
+  const report = () => {
+    if (flags.json) writeLine(io.stdout, JSON.stringify({ ...counts, problems: problems.slice(0, 20) }));
+    else {
+      writeLine(
+        io.stdout,
+        `imported: ${counts.appended} appended, ${counts.duplicate} duplicate, ${counts.positions} consumer position(s) restored, ${counts.conflicts} conflict(s), ${counts.invalid} invalid line(s)`,
+      );
+    }
+  };
+  const input = await stagedInput(io, file);
+  try {
+    const chains = new ChainCheck();
+    for await (const entry of exportFileLines(input.path)) {
+      const problem = entry.kind === 'invalid' ? entry.message : entry.kind === 'event' ? chains.check(entry.value) : undefined;
+      if (problem === undefined) continue;
+      counts.invalid++;
+      problems.push(problem);
+      writeLine(io.stderr, problem);
+    }
+    if (counts.invalid > 0) {
+      writeLine(io.stderr, `refused: ${counts.invalid} problem(s) in ${file === '-' ? 'stdin' : file}; nothing was written`);
+      report();
+      return EXIT.invalid;
+    }
+    await writeExportFile(io, input.path, flags, counts, problems);
+  } finally {
+    input.cleanup();
+  }
+  report();
+  return counts.conflicts > 0 ? EXIT.rejected : EXIT.ok;
+}
+
+async function writeExportFile(io: CliIo, path: string, flags: ImportFlags, counts: Record<'appended' | 'duplicate' | 'conflicts' | 'groups' | 'positions', number>, problems: string[]): Promise<void> {
+  const store = openStore(io, flags);
+  const positions: { line: number; offset: InboxOffset }[] = [];
   let group: ImportedEvent[] = [];
   const flush = async () => {
     if (group.length === 0) return;
@@ -175,35 +169,18 @@ export async function eventsImport(io: CliIo, file: string, flags: ImportFlags):
     }
   };
   try {
-    const reader = createInterface({ input, crlfDelay: Infinity });
-    let line = 0;
-    for await (const text of reader) {
-      line++;
-      if (text.trim() === '') continue;
-      if (text.startsWith('{"inbox":')) {
-        const position = parseInboxLine(text, line);
-        if (position.ok) positions.push({ line, offset: position.value });
-        else {
-          counts.invalid++;
-          writeLine(io.stderr, position.message);
-        }
-        continue;
-      }
-      const parsed = parseExportLine(text, line);
-      if (!parsed.ok) {
-        counts.invalid++;
-        writeLine(io.stderr, parsed.message);
-        continue;
-      }
+    for await (const entry of exportFileLines(path)) {
+      if (entry.kind === 'position') positions.push({ line: entry.line, offset: entry.value });
+      if (entry.kind !== 'event') continue;
       const last = group[group.length - 1];
       const sameGroup =
         last !== undefined &&
-        last.committedAt === parsed.value.committedAt &&
-        last.event.streamId === parsed.value.event.streamId &&
-        last.streamVersion + 1 === parsed.value.streamVersion &&
+        last.committedAt === entry.value.committedAt &&
+        last.event.streamId === entry.value.event.streamId &&
+        last.streamVersion + 1 === entry.value.streamVersion &&
         group.length < GROUP_EVENTS_MAX;
       if (!sameGroup) await flush();
-      group.push(parsed.value);
+      group.push(entry.value);
     }
     await flush();
     for (const { line: at, offset } of positions) {
@@ -226,28 +203,6 @@ export async function eventsImport(io: CliIo, file: string, flags: ImportFlags):
   } finally {
     await store.close();
   }
-  if (flags.json) writeLine(io.stdout, JSON.stringify({ ...counts, problems: problems.slice(0, 20) }));
-  else {
-    writeLine(
-      io.stdout,
-      `imported: ${counts.appended} appended, ${counts.duplicate} duplicate, ${counts.positions} consumer position(s) restored, ${counts.conflicts} conflict(s), ${counts.invalid} invalid line(s)`,
-    );
-  }
-  if (counts.invalid > 0) return EXIT.invalid;
-  if (counts.conflicts > 0) return EXIT.rejected;
-  return EXIT.ok;
-}
-
-function parseInboxLine(text: string, line: number): { ok: true; value: InboxOffset } | { ok: false; message: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, message: `line ${line}: not JSON: ${(error as Error).message}` };
-  }
-  const parsed = InboxLine.safeParse(value);
-  if (!parsed.success) return { ok: false, message: `line ${line}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}` };
-  return { ok: true, value: parsed.data.inbox };
 }
 
 /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command as Program, CommanderError, Option } from 'commander';
 import { CliError, EXIT, EXIT_CODES_HELP, ExitCode } from './errors';
 import { CliIo, processIo, writeLine } from './io';
+import { registerBooksCommands } from './books-commands';
 import { registerKafkaCommands } from './kafka-commands';
 import { Action, positiveInteger, Run, withConnection } from './program-kit';
 import { registerProjectionCommands } from './projection-commands';
@@ -75,7 +76,23 @@ Examples:
     .description("Show a user's balance and its parts")
     .argument('<userId>', 'the user')
     .option('--json', 'print one JSON object: {"userId","balanceMicroUsd",...}')
-    .addHelpText('after', '\nExamples:\n  $ spanledger balance 3f1c0a2e-user\n  $ spanledger balance 3f1c0a2e-user --json')
+    .option('--at <commitTimestamp>', 'as the ledger had it then: everything committed at or before this commit timestamp')
+    .option('--as-of <businessTime>', 'what is known now about that moment: every event that occurred at or before it, committed whenever')
+    .option('--stale', 'with --at or --as-of: read the balances view as it is, without catching it up first')
+    .addHelpText(
+      'after',
+      `
+Two axes of time. --at T takes a commit timestamp (the committedAt that \`events export\`
+prints) and answers what the ledger said at T. --as-of B takes a business time and answers
+what is known now about B, including events committed later with an earlier occurredAt.
+Both print the same fields as --json without them, and read only this user's history.
+
+Examples:
+  $ spanledger balance 3f1c0a2e-user
+  $ spanledger balance 3f1c0a2e-user --json
+  $ spanledger balance 3f1c0a2e-user --at 2026-03-01T12:00:00.123456789Z --json
+  $ spanledger balance 3f1c0a2e-user --as-of 2026-02-28T23:59:59Z`,
+    )
     .action(run(async () => (await import('./balance')).balance as Action));
 
   const db = program.command('db').description('Database administration');
@@ -105,6 +122,7 @@ Examples:
     .action(run(async () => (await import('./dev')).devStatus as Action));
 
   registerProjectionCommands(program, run);
+  registerBooksCommands(program, run);
   registerKafkaCommands(program, run);
 
   withConnection(program.command('doctor'))

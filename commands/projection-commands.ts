@@ -18,6 +18,7 @@ export function registerProjectionCommands(program: Program, run: Run): void {
     .option('--json', 'print ONE JSON object: {"userId","generation","transactions":[{id,userId,type,source,status,amountMicroUsd,description,metadata,occurredAt}]}')
     .option('--limit <n>', 'at most N transactions (default 100)', positiveInteger('--limit', 10_000), 100)
     .option('--stale', 'read the view as it is, without catching it up first (faster; may miss the latest writes)')
+    .option('--as-of <businessTime>', 'only what occurred at or before this business time, each row with the status it had then')
     .addHelpText(
       'after',
       `
@@ -27,9 +28,13 @@ Amounts are signed decimal strings of micro-dollars: credits positive, debits ne
 Unless --stale, the views are caught up with the log first, so a submit that returned
 before is always listed (read-your-writes).
 
+--as-of B answers "what is known now about B": rows of events that occurred at or before B,
+whenever they were committed; a charge settled or failed after B shows as pending.
+
 Examples:
   $ spanledger transactions 3f1c0a2e-user
-  $ spanledger transactions 3f1c0a2e-user --json --limit 10`,
+  $ spanledger transactions 3f1c0a2e-user --json --limit 10
+  $ spanledger transactions 3f1c0a2e-user --as-of 2026-03-31T23:59:59Z`,
     )
     .action(run(async () => (await import('./transactions')).transactions as Action));
 

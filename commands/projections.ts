@@ -163,7 +163,7 @@ export interface VerifyFlags extends JsonFlag {
 }
 
 export async function projectionsVerify(io: CliIo, flags: VerifyFlags): Promise<ExitCode> {
-  const { verify } = await import('../projections/spanner/operations');
+  const { verify } = await import('../app/audit/verify');
   const report = await withStore(io, flags, (store) => verify(store.connection, store, { limit: flags.limit, catchUp: flags.catchUp }));
   if (flags.json) {
     writeLine(io.stdout, JSON.stringify(report));

@@ -1,6 +1,7 @@
 import { formatUsd } from '../ledger/core/money';
 import { transactionJson } from '../projections/core';
-import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
+import { ConnectionFlags, openStore, resolveSettings } from './context';
+import { explainReadError } from './read-errors';
 import { EXIT, ExitCode } from './errors';
 import { CliIo, renderTable, writeLine } from './io';
 
@@ -8,6 +9,8 @@ export interface TransactionsFlags extends ConnectionFlags {
   readonly json?: boolean;
   readonly limit?: number;
   readonly stale?: boolean;
+  /** A business time: the rows that occurred at or before it, with the status each had then. */
+  readonly asOf?: string;
 }
 
 /**
@@ -17,13 +20,15 @@ export interface TransactionsFlags extends ConnectionFlags {
 export async function transactions(io: CliIo, userId: string, flags: TransactionsFlags): Promise<ExitCode> {
   const { runProjector } = await import('../projections/spanner/runtime');
   const { readTransactions } = await import('../projections/spanner/operations');
+  const { parseAsOf } = await import('../projections/spanner/books');
   const store = openStore(io, flags);
   let page;
   try {
+    const asOf = flags.asOf === undefined ? undefined : parseAsOf(flags.asOf);
     if (!flags.stale) await runProjector(store.connection, store, { projections: ['transactions'] });
-    page = await readTransactions(store.connection, userId, flags.limit ?? 100);
+    page = await readTransactions(store.connection, userId, flags.limit ?? 100, { asOf });
   } catch (error) {
-    throw explainSpannerError(error, resolveSettings(io, flags));
+    throw explainReadError(error, resolveSettings(io, flags));
   } finally {
     await store.close();
   }
@@ -31,7 +36,7 @@ export async function transactions(io: CliIo, userId: string, flags: Transaction
     writeLine(io.stdout, JSON.stringify({ userId, generation: page.generation, transactions: page.rows.map(transactionJson) }));
     return EXIT.ok;
   }
-  writeLine(io.stdout, `user ${userId}: ${page.rows.length} transaction(s), newest first`);
+  writeLine(io.stdout, `user ${userId}: ${page.rows.length} transaction(s)${flags.asOf === undefined ? '' : ` as of ${flags.asOf}`}, newest first`);
   if (page.rows.length > 0) {
     writeLine(
       io.stdout,

@@ -3,12 +3,14 @@ import { Kafka, logLevel } from 'kafkajs';
 import { sha256Hex } from '../ledger/core/canonical';
 import { formatUsd } from '../ledger/core/money';
 import { connect, settingsFromEnv } from '../ledger/spanner/connection';
-import { migrate } from '../ledger/spanner/migrate';
-import { MIGRATIONS } from '../app/schema';
+import { migrateAll } from '../app/migrate';
 import { SpannerLedgerStore } from '../ledger/spanner/store';
 import { consumeCommands, ConsumeSummary } from '../ledger/kafka/consumer';
 import { publishEvents } from '../ledger/kafka/publisher';
-import { readInvoices, rebuild, verify } from '../projections/spanner/operations';
+import { readInvoices, rebuild } from '../projections/spanner/operations';
+import { audit } from '../app/audit/audit';
+import { verify } from '../app/audit/verify';
+import { readBooks } from '../projections/spanner/books';
 import { renderTable } from '../commands/io';
 import { findKcat, KcatNotFoundError, startKafkaBroker, startSpannerEmulator } from '../emulator';
 
@@ -141,7 +143,7 @@ async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'spanledger-demo', brokers: broker.brokers.split(','), logLevel: logLevel.NOTHING });
   try {
     say(`emulator ${emulator.host}, brokers ${broker.brokers}`);
-    const migrated = await migrate(connection, MIGRATIONS);
+    const migrated = await migrateAll(connection, new SpannerLedgerStore(connection));
     say(`database migrated to schema version ${migrated.schemaVersion}`);
     const store = new SpannerLedgerStore(connection);
     const random = seededRandom(20261127);
@@ -188,6 +190,10 @@ async function main(): Promise<void> {
     const verified = await verify(connection, store);
     say(`rebuilt ${rebuilt.projections.map((p) => `${p.projection} → generation ${p.generation}`).join(', ')} from ${rebuilt.events} events; verify: ${verified.ok ? 'views equal the log' : `${verified.differenceCount} differences`}`);
 
+    say('auditing the ledger at one read timestamp: postings, books, accounts, views, hash chains');
+    const audited = await audit(connection, store);
+    say(`audit: ${audited.ok ? 'nothing found' : `${audited.findingCount} finding(s), the first: ${audited.findings[0]?.detail}`} in ${audited.events} events of ${audited.streams} streams`);
+
     say(`publishing the ledger's events to "${EVENTS_TOPIC}"`);
     const published = await publishEvents(kafka, store, connection, { topic: EVENTS_TOPIC, untilIdle: true, pollMs: 100, idempotentProducer: false });
 
@@ -214,6 +220,16 @@ async function main(): Promise<void> {
         new Set([1, 2, 3]),
       ),
     );
+    // The books: system accounts one by one, the users' accounts summed.
+    const system: string[][] = [];
+    let usersTotal = 0n;
+    const books = await readBooks(connection, store, {}, (account) => {
+      const balance = account.creditsMicroUsd - account.debitsMicroUsd;
+      if (account.account.startsWith('user:')) usersTotal += balance;
+      else system.push([account.account, formatUsd(account.debitsMicroUsd), formatUsd(account.creditsMicroUsd), formatUsd(balance)]);
+    });
+    console.log('');
+    console.log(renderTable(['account', 'debits', 'credits', 'balance'], [...system, ['user:* (all users)', '', '', formatUsd(usersTotal)]], new Set([1, 2, 3])));
     let upgraded = 0;
     for (let position = null as Parameters<typeof store.readAll>[0]; ; ) {
       const page = await store.readAll(position, 1000);
@@ -233,8 +249,10 @@ async function main(): Promise<void> {
     console.log(`invoices paid       ${storageRows.filter((row) => row.status === 'paid').length} of ${storageRows.length}, in ${storageRows.reduce((sum, row) => sum + row.payments.length, 0)} payments from deposits`);
     console.log(`crossed $10 (up)    ${upgraded} (Storj's upgrade to the paid tier)`);
     console.log(`total balance       ${formatUsd(total)}`);
+    console.log(`books total         ${formatUsd(books.totalMicroUsd)} (all accounts sum to zero)`);
     console.log(`projections verify  ${verified.ok ? 'OK' : 'MISMATCH'}`);
-    if (!verified.ok || replay.accepted !== 0) process.exitCode = 1;
+    console.log(`audit               ${audited.ok ? 'OK' : `${audited.findingCount} FINDING(S)`}`);
+    if (!verified.ok || !audited.ok || books.totalMicroUsd !== 0n || replay.accepted !== 0) process.exitCode = 1;
   } finally {
     await connection.close().catch(() => undefined);
     await Promise.all([broker.stop(), emulator.stop()]);

@@ -1,4 +1,4 @@
-import { balanceProjection, BalanceRow } from './balance-view';
+import { balanceProjection, BooksRow } from './balance-view';
 import { invoiceProjection, InvoiceRow } from './invoice-view';
 import { Projection, ProjectionName } from './projection';
 import { transactionProjection, TransactionRow } from './transaction-view';
@@ -9,7 +9,7 @@ export * from './transaction-view';
 export * from './invoice-view';
 
 export interface ProjectionRows {
-  balances: BalanceRow;
+  balances: BooksRow;
   transactions: TransactionRow;
   invoices: InvoiceRow;
 }

@@ -1,6 +1,6 @@
 import { EventType, StoredEvent } from '../../ledger/core/events';
 import { compareUtf8 } from '../../ledger/core/text-order';
-import { Projection, ViewKey } from './projection';
+import { Projection, RowKey } from './projection';
 
 /**
  * Invoices view, one row per invoice: what it was for, what is paid and still due, and every
@@ -32,8 +32,8 @@ export interface InvoiceRow {
 
 const HANDLED: ReadonlySet<EventType> = new Set<EventType>(['InvoiceOpened', 'InvoicePaymentMade', 'InvoiceVoided']);
 
-function keyOfEvent(event: StoredEvent): ViewKey {
-  return [event.payload.userId, (event.payload as { invoiceId: string }).invoiceId];
+function keyOfEvent(event: StoredEvent): RowKey {
+  return { kind: 'invoice', key: [event.payload.userId, (event.payload as { invoiceId: string }).invoiceId] };
 }
 
 export function applyToInvoice(row: InvoiceRow | undefined, event: StoredEvent): InvoiceRow {
@@ -81,8 +81,11 @@ export function invoiceJson(row: InvoiceRow): Record<string, unknown> {
 export const invoiceProjection: Projection<InvoiceRow> = {
   name: 'invoices',
   handles: HANDLED,
+  foldVersion: 1,
+  kinds: ['invoice'],
+  globalKinds: [],
   keysOf: (event) => [keyOfEvent(event)],
   apply: (lookup, event) => [applyToInvoice(lookup(keyOfEvent(event)), event)],
-  keyOf: (row): ViewKey => [row.userId, row.invoiceId],
+  keyOf: (row): RowKey => ({ kind: 'invoice', key: [row.userId, row.invoiceId] }),
   render: (row) => JSON.stringify({ userId: row.userId, ...invoiceJson(row) }),
 };

@@ -1,27 +1,51 @@
 import type { EventType, StoredEvent } from '../../ledger/core/events';
+import { compareUtf8 } from '../../ledger/core/text-order';
 
 /**
  * A projection is a pure fold from ledger events to view rows. It declares the event types
  * it handles and, per event, the keys of the rows it needs to see; the runtime (shell) reads
- * those rows (one read per batch), calls `apply` in the global order and writes the changed
- * rows together with the checkpoint. Nothing here knows about Spanner, clocks or I/O.
+ * those rows (one read per kind per batch), calls `apply` in the global order and writes the
+ * changed rows together with the checkpoint. Nothing here knows about Spanner, clocks or I/O.
+ *
+ * A projection may keep rows of several kinds (a user's balance, its history, its monthly
+ * totals...), each kind in a table of its own but under the projection's one checkpoint:
+ * whatever the kinds say, they say it about the same point of the log.
  */
 
 /** A view row's key without the generation: e.g. [userId] or [userId, eventId]. */
 export type ViewKey = readonly string[];
 
-export function keyText(key: ViewKey): string {
-  return JSON.stringify(key);
+/** The key of a row of one kind. */
+export interface RowKey {
+  readonly kind: string;
+  readonly key: ViewKey;
+}
+
+export function keyText(rowKey: RowKey): string {
+  return JSON.stringify([rowKey.kind, ...rowKey.key]);
 }
 
 export interface Projection<Row> {
   readonly name: ProjectionName;
   readonly handles: ReadonlySet<EventType>;
+  /**
+   * Bumped whenever the fold changes what it writes for the same events: a generation
+   * records the version that folded it, and one folded by an older version is rebuilt by
+   * `db migrate` instead of being continued (its old rows would disagree with its new ones).
+   */
+  readonly foldVersion: number;
+  /** The kinds of rows it keeps (each has its table). */
+  readonly kinds: readonly string[];
+  /**
+   * The kinds whose rows fold events of many streams in the global order (a system account's
+   * totals); every other kind belongs to one user and is a fold of that user's stream alone.
+   */
+  readonly globalKinds: readonly string[];
   /** Keys of the existing rows `apply` may look at for this event. */
-  keysOf(event: StoredEvent): ViewKey[];
+  keysOf(event: StoredEvent): RowKey[];
   /** The rows this event creates or changes, given a lookup of the current rows. */
-  apply(lookup: (key: ViewKey) => Row | undefined, event: StoredEvent): Row[];
-  keyOf(row: Row): ViewKey;
+  apply(lookup: (key: RowKey) => Row | undefined, event: StoredEvent): Row[];
+  keyOf(row: Row): RowKey;
   /** A canonical, comparable text of a row (money as decimal strings); used by verify and tests. */
   render(row: Row): string;
 }
@@ -52,8 +76,8 @@ export function foldBatch<Row>(projection: Projection<Row>, current: ReadonlyMap
 }
 
 /** Every key the batch needs to read, deduplicated. */
-export function keysOfBatch<Row>(projection: Projection<Row>, events: readonly StoredEvent[]): ViewKey[] {
-  const keys = new Map<string, ViewKey>();
+export function keysOfBatch<Row>(projection: Projection<Row>, events: readonly StoredEvent[]): RowKey[] {
+  const keys = new Map<string, RowKey>();
   for (const event of events) {
     if (!projection.handles.has(event.type)) continue;
     for (const key of projection.keysOf(event)) keys.set(keyText(key), key);
@@ -70,6 +94,11 @@ export function foldAll<Row>(projection: Projection<Row>, events: Iterable<Store
   return into;
 }
 
+/** Only the rows of one kind, by key text. */
+export function rowsOfKind<Row>(projection: Projection<Row>, rows: ReadonlyMap<string, Row>, kind: string): Row[] {
+  return [...rows.values()].filter((row) => projection.keyOf(row).kind === kind);
+}
+
 /** Differences between two views (by key), described for people: at most `limit`. */
 export interface ViewDifference {
   readonly key: string;
@@ -77,14 +106,10 @@ export interface ViewDifference {
   readonly actual: string | null;
 }
 
-export function diffViews<Row>(
-  projection: Projection<Row>,
-  expected: ReadonlyMap<string, Row>,
-  actual: ReadonlyMap<string, Row>,
-): ViewDifference[] {
+export function diffViews<Row>(projection: Projection<Row>, expected: ReadonlyMap<string, Row>, actual: ReadonlyMap<string, Row>): ViewDifference[] {
   const differences: ViewDifference[] = [];
   const keys = new Set([...expected.keys(), ...actual.keys()]);
-  for (const key of [...keys].sort()) {
+  for (const key of [...keys].sort(compareUtf8)) {
     const want = expected.get(key);
     const got = actual.get(key);
     const wantText = want === undefined ? null : projection.render(want);

@@ -1,5 +1,5 @@
 import { EVENT_TYPES, EventType, StoredEvent } from '../../ledger/core/events';
-import { Projection, ViewKey } from './projection';
+import { Projection, RowKey, ViewKey } from './projection';
 
 /**
  * Transaction view, per user, in the shape of Storj's billing transactions: one row per money
@@ -36,6 +36,10 @@ export interface TransactionRow {
   readonly metadata: Readonly<Record<string, MetadataValue>>;
   /** Business time, canonical RFC 3339 UTC with microseconds. */
   readonly occurredAt: string;
+  /** The status the row was created with (a pending charge's is "pending"). */
+  readonly initialStatus: TransactionStatus;
+  /** Business time of the settle or fail that changed the status; null while it is the initial one. */
+  readonly statusChangedAt: string | null;
 }
 
 /** Every event type that moves money adds a row or changes one. */
@@ -59,6 +63,13 @@ function chargeRowKey(event: StoredEvent & { type: 'ChargeSettled' | 'ChargeFail
 
 /** The rows one event creates or changes; `existing` looks up rows already in the view. */
 export function transactionRowsOf(event: StoredEvent, existing: (key: ViewKey) => TransactionRow | undefined): TransactionRow[] {
+  return rowsOf(event, existing).map((row) => (row.initialStatus === undefined || row.statusChangedAt === undefined ? { ...row, initialStatus: row.status, statusChangedAt: null } : (row as TransactionRow)));
+}
+
+/** The rows of an event, before their initial status is stamped (rows it creates have its ID). */
+type NewRow = Omit<TransactionRow, 'initialStatus' | 'statusChangedAt'> & Partial<Pick<TransactionRow, 'initialStatus' | 'statusChangedAt'>>;
+
+function rowsOf(event: StoredEvent, existing: (key: ViewKey) => TransactionRow | undefined): NewRow[] {
   const base = { id: event.eventId, streamVersion: event.streamVersion, occurredAt: event.occurredAt };
   switch (event.type) {
     case 'TokenDeposited': {
@@ -111,10 +122,11 @@ export function transactionRowsOf(event: StoredEvent, existing: (key: ViewKey) =
     case 'ChargeFailed': {
       const charge = existing(chargeRowKey(event));
       if (!charge) throw new Error(`transaction view: ${event.type} ${event.eventId} refers to charge ${event.payload.chargeEventId}, which has no row`);
-      if (event.type === 'ChargeSettled') return [{ ...charge, status: 'complete', metadata: { ...charge.metadata, reference: event.payload.reference } }];
+      const changedAt = event.occurredAt;
+      if (event.type === 'ChargeSettled') return [{ ...charge, status: 'complete', statusChangedAt: changedAt, metadata: { ...charge.metadata, reference: event.payload.reference } }];
       const p = event.payload;
       return [
-        { ...charge, status: 'failed', metadata: { ...charge.metadata, reason: p.reason } },
+        { ...charge, status: 'failed', statusChangedAt: changedAt, metadata: { ...charge.metadata, reason: p.reason } },
         {
           ...base,
           userId: p.userId,
@@ -184,14 +196,24 @@ export function transactionRowsOf(event: StoredEvent, existing: (key: ViewKey) =
   }
 }
 
+const rowKey = (key: ViewKey): RowKey => ({ kind: 'transaction', key });
+
 export const transactionProjection: Projection<TransactionRow> = {
   name: 'transactions',
   handles: HANDLED,
-  keysOf: (event) => (event.type === 'ChargeSettled' || event.type === 'ChargeFailed' ? [chargeRowKey(event)] : []),
-  apply: (lookup, event) => transactionRowsOf(event, lookup),
-  keyOf: (row): ViewKey => [row.userId, row.id],
-  render: (row) => JSON.stringify({ ...transactionJson(row), streamVersion: row.streamVersion }),
+  foldVersion: 2,
+  kinds: ['transaction'],
+  globalKinds: [],
+  keysOf: (event) => (event.type === 'ChargeSettled' || event.type === 'ChargeFailed' ? [rowKey(chargeRowKey(event))] : []),
+  apply: (lookup, event) => transactionRowsOf(event, (key) => lookup(rowKey(key))),
+  keyOf: (row) => rowKey([row.userId, row.id]),
+  render: (row) => JSON.stringify({ ...transactionJson(row), streamVersion: row.streamVersion, initialStatus: row.initialStatus, statusChangedAt: row.statusChangedAt }),
 };
+
+/** The row as it stood at business time `asOf`: the initial status when the change came later. */
+export function transactionAsOf(row: TransactionRow, asOf: string): TransactionRow {
+  return row.statusChangedAt !== null && row.statusChangedAt > asOf ? { ...row, status: row.initialStatus } : row;
+}
 
 /** The wire shape (`transactions --json`): money as a signed decimal string of µUSD. */
 export function transactionJson(row: TransactionRow): Record<string, unknown> {

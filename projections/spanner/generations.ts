@@ -4,7 +4,7 @@ import { GlobalPosition } from '../../ledger/core/store';
 import { int64, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { runReadWrite } from '../../ledger/spanner/transaction';
-import { isProjectionName, PROJECTION_NAMES, ProjectionName } from '../core';
+import { isProjectionName, PROJECTION_NAMES, ProjectionName, PROJECTIONS } from '../core';
 import { READ_JSON } from './tables';
 
 /** Generations and checkpoints of the projections (tables Projections and ProjectionGenerations). */
@@ -19,6 +19,8 @@ export interface GenerationState {
   readonly eventsApplied: bigint;
   readonly leaseOwner: string | null;
   readonly leaseExpiresAt: string | null;
+  /** The version of the fold that wrote the generation's rows (see Projection.foldVersion). */
+  readonly foldVersion: number;
 }
 
 export const GENERATION_COLUMNS = [
@@ -31,6 +33,7 @@ export const GENERATION_COLUMNS = [
   'EventsApplied',
   'LeaseOwner',
   'LeaseExpiresAt',
+  'FoldVersion',
 ] as const;
 
 export function generationFromRow(row: Row): GenerationState {
@@ -50,6 +53,7 @@ export function generationFromRow(row: Row): GenerationState {
     eventsApplied: int64(row.EventsApplied),
     leaseOwner: row.LeaseOwner === null || row.LeaseOwner === undefined ? null : String(row.LeaseOwner),
     leaseExpiresAt: row.LeaseExpiresAt === null || row.LeaseExpiresAt === undefined ? null : timestampText(row.LeaseExpiresAt),
+    foldVersion: row.FoldVersion === null || row.FoldVersion === undefined ? 1 : smallInt(row.FoldVersion),
   };
 }
 
@@ -99,7 +103,7 @@ export async function ensureActiveGenerations(connection: SpannerConnection, nam
     for (const name of names) {
       if (current.has(name)) continue;
       tx.insert('Projections', { Projection: name, ActiveGeneration: '1', UpdatedAt: 'spanner.commit_timestamp()' });
-      tx.insert('ProjectionGenerations', { Projection: name, Generation: '1', Status: 'active', EventsApplied: '0', UpdatedAt: 'spanner.commit_timestamp()' });
+      tx.insert('ProjectionGenerations', { Projection: name, Generation: '1', Status: 'active', EventsApplied: '0', FoldVersion: String(PROJECTIONS[name].foldVersion), UpdatedAt: 'spanner.commit_timestamp()' });
       current.set(name, 1);
     }
     return current;
@@ -118,4 +122,25 @@ export function checkpointColumns(position: GlobalPosition | null): Row {
 /** Milliseconds since the epoch of a stored timestamp (lease expiry; shell only). */
 export function epochMillis(timestamp: string): number {
   return new PreciseDate(timestamp).getTime();
+}
+
+/** The active generation was folded by an older version of its projection's fold: its rows lack what the current fold writes. */
+export class ProjectionOutdatedError extends Error {
+  override readonly name = 'ProjectionOutdatedError';
+  constructor(
+    readonly projection: ProjectionName,
+    readonly generation: number,
+    readonly foldVersion: number,
+  ) {
+    super(
+      `projection ${projection}: its active generation ${generation} was folded by version ${foldVersion} of its fold, this code folds version ${PROJECTIONS[projection].foldVersion}; run \`spanledger db migrate\`, which rebuilds it beside the active one`,
+    );
+  }
+}
+
+/** Throws ProjectionOutdatedError for the first active generation folded by an older fold. */
+export function assertCurrentFolds(states: Iterable<GenerationState>): void {
+  for (const state of states) {
+    if (state.status === 'active' && state.foldVersion < PROJECTIONS[state.projection].foldVersion) throw new ProjectionOutdatedError(state.projection, state.generation, state.foldVersion);
+  }
 }

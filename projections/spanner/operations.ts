@@ -1,28 +1,15 @@
 import { PreciseDate } from '@google-cloud/precise-date';
-import { Account, emptyAccount, evolveAccount } from '../../ledger/core/account';
-import { eventUserId, StoredEvent } from '../../ledger/core/events';
+import { StoredEvent } from '../../ledger/core/events';
 import { LIMITS } from '../../ledger/core/limits';
-import { comparePositions, GlobalPosition, LedgerStore, positionOf } from '../../ledger/core/store';
-import { ACCOUNT_COLUMNS, accountFromRow, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
+import { comparePositions, GlobalPosition, LedgerStore } from '../../ledger/core/store';
+import { businessTimeMicros, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { deleteKeyPrefix } from '../../ledger/spanner/range-delete';
 import { runReadWrite } from '../../ledger/spanner/transaction';
-import {
-  balanceRowJson,
-  diffViews,
-  foldAll,
-  keyText,
-  Projection,
-  PROJECTION_NAMES,
-  ProjectionName,
-  PROJECTIONS,
-  InvoiceRow,
-  TransactionRow,
-  ViewDifference,
-} from '../core';
-import { ensureActiveGenerations, generationFromRow, GenerationState, readActivePointers, readGenerationRows } from './generations';
-import { advance, applyChunk, DEFAULT_CHUNK_SIZE, DEFAULT_PAGE_SIZE, newOwnerId, releaseLease, runProjector, Target } from './runtime';
-import { invoiceTable, READ_JSON, transactionTable, VIEW_TABLES, ViewTable } from './tables';
+import { keyText, Projection, PROJECTION_NAMES, ProjectionName, PROJECTIONS, InvoiceRow, TransactionRow, transactionAsOf } from '../core';
+import { ensureActiveGenerations, GENERATION_COLUMNS, generationFromRow, GenerationState, readActivePointers, readGenerationRows } from './generations';
+import { advance, applyChunk, DEFAULT_CHUNK_SIZE, DEFAULT_PAGE_SIZE, newOwnerId, releaseLease, Target } from './runtime';
+import { invoiceTable, READ_JSON, tablesOf, transactionTable } from './tables';
 
 /* ------------------------------------------------------------------ rebuild */
 
@@ -61,9 +48,12 @@ async function countEventsAt(connection: SpannerConnection, readTimestamp: strin
   }
 }
 
-/** Deletes every row of one generation of a view: one range-delete mutation, whatever the number of rows. */
-function deleteGeneration(tx: object, table: string, generation: number): void {
-  deleteKeyPrefix(tx, table, [String(generation)]);
+/**
+ * Deletes every row of one generation of a projection: one range-delete mutation per table,
+ * whatever the number of rows; tables interleaved in others (the later kinds) first.
+ */
+function deleteGeneration(tx: object, projection: ProjectionName, generation: number): void {
+  for (const table of tablesOf(projection).reverse()) deleteKeyPrefix(tx, table.table, [String(generation)]);
 }
 
 /**
@@ -106,6 +96,7 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
         Generation: String(generation),
         Status: 'building',
         EventsApplied: '0',
+        FoldVersion: String(PROJECTIONS[projection].foldVersion),
         LeaseOwner: owner,
         LeaseExpiresAt: null,
         UpdatedAt: 'spanner.commit_timestamp()',
@@ -179,7 +170,7 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
   await releaseLease(connection, active, owner);
   // Readers no longer look at the old generations: drop their rows (one range delete per table).
   await runReadWrite(connection, async (tx) => {
-    for (const { projection, previousGeneration } of plan) deleteGeneration(tx, VIEW_TABLES[projection].table, previousGeneration);
+    for (const { projection, previousGeneration } of plan) deleteGeneration(tx, projection, previousGeneration);
   });
   options.onProgress?.(total, total);
   return { projections: plan, readTimestamp, applied, events: total, switchAttempts };
@@ -244,22 +235,27 @@ async function abandon(connection: SpannerConnection, plan: RebuildPlan): Promis
     for (const { projection, generation } of plan) {
       if (states.get(`${projection}/${generation}`)?.status !== 'building') continue;
       tx.update('ProjectionGenerations', { Projection: projection, Generation: String(generation), Status: 'retired', LeaseOwner: null, LeaseExpiresAt: null, UpdatedAt: 'spanner.commit_timestamp()' });
-      deleteGeneration(tx, VIEW_TABLES[projection].table, generation);
+      deleteGeneration(tx, projection, generation);
     }
   });
 }
 
 /* ------------------------------------------------------------------ reads */
 
-async function readGenerationView<R>(reader: { run: SnapshotRun }, connection: SpannerConnection, table: ViewTable<R>, generation: number): Promise<Map<string, R>> {
-  const [rows] = await reader.run({
-    sql: `SELECT ${table.columns.join(', ')} FROM ${table.table} WHERE Generation = @generation`,
-    params: { generation: String(generation) },
-    types: { generation: 'int64' },
-    ...READ_JSON,
-    ...connection.queryOptions,
-  });
-  return new Map((rows as unknown as Row[]).map((row) => [keyText(table.keyOfRow(row)), table.fromRow(row)]));
+/** Every row of one generation of a projection (all its tables), by key text. */
+async function readGenerationView(reader: { run: SnapshotRun }, connection: SpannerConnection, projection: ProjectionName, generation: number): Promise<Map<string, unknown>> {
+  const rows = new Map<string, unknown>();
+  for (const table of tablesOf(projection)) {
+    const [found] = await reader.run({
+      sql: `SELECT ${table.columns.join(', ')} FROM ${table.table} WHERE Generation = @generation`,
+      params: { generation: String(generation) },
+      types: { generation: 'int64' },
+      ...READ_JSON,
+      ...connection.queryOptions,
+    });
+    for (const row of found as unknown as Row[]) rows.set(keyText(table.keyOfRow(row)), table.fromRow(row));
+  }
+  return rows;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -273,23 +269,27 @@ export interface TransactionsPage {
 
 /**
  * A user's transactions from the active generation, newest first (occurredAt DESC, then
- * stream version DESC: see transaction-view.ts), read in one strong snapshot.
+ * stream version DESC: see transaction-view.ts), read in one strong snapshot. With `asOf`
+ * (a canonical business time): only rows that occurred at or before it, each with the status
+ * it had then (a charge settled or failed later is still pending).
  */
-export async function readTransactions(connection: SpannerConnection, userId: string, limit: number): Promise<TransactionsPage> {
+export async function readTransactions(connection: SpannerConnection, userId: string, limit: number, options: { asOf?: string } = {}): Promise<TransactionsPage> {
   const [snapshot] = await connection.database.getSnapshot({ strong: true });
   try {
     const generation = (await readActivePointers(snapshot)).get('transactions');
     if (generation === undefined) return { generation: null, rows: [] };
+    const asOf = options.asOf === undefined ? null : businessTimeMicros(options.asOf);
     const [rows] = await snapshot.run({
       sql: `SELECT ${transactionTable.columns.join(', ')} FROM TransactionView
-            WHERE Generation = @generation AND UserId = @userId
-            ORDER BY OccurredAt DESC, StreamVersion DESC LIMIT @limit`,
-      params: { generation: String(generation), userId, limit: String(limit) },
-      types: { generation: 'int64', userId: 'string', limit: 'int64' },
+            WHERE Generation = @generation AND UserId = @userId AND (@asOf IS NULL OR OccurredAtMicros <= @asOf)
+            ORDER BY OccurredAtMicros DESC, StreamVersion DESC LIMIT @limit`,
+      params: { generation: String(generation), userId, limit: String(limit), asOf },
+      types: { generation: 'int64', userId: 'string', limit: 'int64', asOf: 'int64' },
       ...READ_JSON,
       ...connection.queryOptions,
     });
-    return { generation, rows: (rows as unknown as Row[]).map(transactionTable.fromRow) };
+    const found = (rows as unknown as Row[]).map(transactionTable.fromRow);
+    return { generation, rows: options.asOf === undefined ? found : found.map((row) => transactionAsOf(row, options.asOf!)) };
   } finally {
     snapshot.end();
   }
@@ -342,7 +342,7 @@ export async function projectionStatus(connection: SpannerConnection, store: Led
   try {
     active = await readActivePointers(snapshot);
     const [rows] = await snapshot.run({
-      sql: 'SELECT Projection, Generation, Status, CheckpointCommittedAt, CheckpointStreamId, CheckpointStreamVersion, EventsApplied, LeaseOwner, LeaseExpiresAt FROM ProjectionGenerations',
+      sql: `SELECT ${GENERATION_COLUMNS.join(', ')} FROM ProjectionGenerations`,
       ...READ_JSON,
       ...connection.queryOptions,
     });
@@ -371,117 +371,6 @@ export async function projectionStatus(connection: SpannerConnection, store: Led
   return out;
 }
 
-/* ------------------------------------------------------------------ verify */
-
-export interface VerifyDifference extends ViewDifference {
-  readonly view: ProjectionName | 'accounts';
-}
-
-export interface VerifyReport {
-  readonly ok: boolean;
-  readonly readTimestamp: string;
-  readonly events: number;
-  readonly checked: Record<string, number>;
-  readonly differenceCount: number;
-  /** The first `limit` differences. */
-  readonly differences: VerifyDifference[];
-  /** Projections whose checkpoint was behind the log head at the read timestamp. */
-  readonly lagging: ProjectionName[];
-}
-
-function accountText(account: Account): string {
-  const { lastEventAt: _drop, ...rest } = balanceRowJson({ ...account, lastEventAt: '' });
-  return JSON.stringify(rest);
-}
-
-/**
- * Folds the log at one read timestamp T and compares the result with the views and with
- * the write-side Accounts, all read at that same T (views and accounts in one snapshot, the
- * log with readAll pinned at T). Each view is compared with the fold of the events up to its
- * own checkpoint (at T); a caught-up balance view is also compared with Accounts directly.
- * Catches the views up first unless told not to, so a lag is not reported as a mismatch.
- */
-export async function verify(connection: SpannerConnection, store: LedgerStore, options: { limit?: number; catchUp?: boolean } = {}): Promise<VerifyReport> {
-  const limit = options.limit ?? 20;
-  if (options.catchUp !== false) await runProjector(connection, store);
-  const [snapshot] = await connection.database.getSnapshot({ strong: true, returnReadTimestamp: true });
-  let readTimestamp: string;
-  const views = new Map<ProjectionName, Map<string, unknown>>();
-  const checkpoints = new Map<ProjectionName, GenerationState['checkpoint']>();
-  let accounts: Map<string, Account>;
-  try {
-    const active = await readActivePointers(snapshot);
-    readTimestamp = timestampText(snapshot.readTimestamp);
-    const states = await readGenerationRows(
-      snapshot,
-      [...active].map(([projection, generation]) => ({ projection, generation })),
-    );
-    for (const [projection, generation] of active) {
-      checkpoints.set(projection, states.get(`${projection}/${generation}`)?.checkpoint ?? null);
-      views.set(projection, await readGenerationView(snapshot, connection, VIEW_TABLES[projection] as ViewTable<unknown>, generation));
-    }
-    const [rows] = await snapshot.run({ sql: `SELECT ${ACCOUNT_COLUMNS.join(', ')} FROM Accounts`, ...READ_JSON, ...connection.queryOptions });
-    accounts = new Map((rows as unknown as Row[]).map((row) => [String(row.UserId), accountFromRow(row)]));
-  } finally {
-    snapshot.end();
-  }
-
-  const expected = new Map<ProjectionName, Map<string, unknown>>(PROJECTION_NAMES.map((name) => [name, new Map()]));
-  const folded = new Map<string, Account>();
-  const lagging = new Set<ProjectionName>();
-  let events = 0;
-  for (let position = null as Parameters<LedgerStore['readAll']>[0]; ; ) {
-    const page = await store.readAll(position, DEFAULT_PAGE_SIZE, { readTimestamp });
-    if (page.events.length === 0) break;
-    events += page.events.length;
-    for (const event of page.events) {
-      const userId = eventUserId(event);
-      folded.set(userId, evolveAccount(folded.get(userId) ?? emptyAccount(userId), event));
-      for (const name of PROJECTION_NAMES) {
-        if (!views.has(name)) continue;
-        const checkpoint = checkpoints.get(name) ?? null;
-        if (checkpoint === null || comparePositions(positionOf(event), checkpoint) > 0) {
-          lagging.add(name);
-          continue;
-        }
-        foldAll(PROJECTIONS[name] as Projection<unknown>, [event], expected.get(name)!);
-      }
-    }
-    position = page.position;
-  }
-
-  const differences: VerifyDifference[] = [];
-  const checked: Record<string, number> = {};
-  for (const name of PROJECTION_NAMES) {
-    const actual = views.get(name) ?? new Map();
-    checked[name] = actual.size;
-    for (const difference of diffViews(PROJECTIONS[name] as Projection<unknown>, expected.get(name)!, actual)) differences.push({ view: name, ...difference });
-  }
-  // Write side: Accounts must equal the fold of the whole log at T.
-  const accountDiffs = compareAccounts(folded, accounts);
-  checked.accounts = accounts.size;
-  differences.push(...accountDiffs.map((difference) => ({ view: 'accounts' as const, ...difference })));
-  // A caught-up balance view must equal Accounts row for row.
-  const balances = views.get('balances') as Map<string, Account> | undefined;
-  if (balances && !lagging.has('balances')) {
-    const asAccounts = new Map([...balances.values()].map((row) => [row.userId, row]));
-    differences.push(...compareAccounts(accounts, asAccounts).map((difference) => ({ ...difference, view: 'balances' as const, key: `accounts-vs-view ${difference.key}` })));
-  }
-  return { ok: differences.length === 0, readTimestamp, events, checked, differenceCount: differences.length, differences: differences.slice(0, limit), lagging: [...lagging] };
-}
-
-function compareAccounts(expected: ReadonlyMap<string, Account>, actual: ReadonlyMap<string, Account>): ViewDifference[] {
-  const out: ViewDifference[] = [];
-  for (const userId of [...new Set([...expected.keys(), ...actual.keys()])].sort()) {
-    const want = expected.get(userId);
-    const got = actual.get(userId);
-    const wantText = want ? accountText(want) : null;
-    const gotText = got ? accountText(got) : null;
-    if (wantText !== gotText) out.push({ key: keyText([userId]), expected: wantText, actual: gotText });
-  }
-  return out;
-}
-
 /** Every row of the active generation of each view, rendered (tests and tooling). */
 export async function readActiveViews(connection: SpannerConnection): Promise<{ generations: Map<ProjectionName, number>; views: Map<ProjectionName, Map<string, string>> }> {
   const [snapshot] = await connection.database.getSnapshot({ strong: true });
@@ -489,7 +378,7 @@ export async function readActiveViews(connection: SpannerConnection): Promise<{ 
     const generations = await readActivePointers(snapshot);
     const views = new Map<ProjectionName, Map<string, string>>();
     for (const [projection, generation] of generations) {
-      const rows = await readGenerationView(snapshot, connection, VIEW_TABLES[projection] as ViewTable<unknown>, generation);
+      const rows = await readGenerationView(snapshot, connection, projection, generation);
       const projectionDef = PROJECTIONS[projection] as Projection<unknown>;
       views.set(projection, new Map([...rows].map(([key, row]) => [key, projectionDef.render(row)])));
     }

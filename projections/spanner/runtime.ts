@@ -5,9 +5,9 @@ import { comparePositions, GlobalPosition, LedgerStore, positionOf } from '../..
 import { Row } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { runReadWrite, TransactionObserver } from '../../ledger/spanner/transaction';
-import { foldBatch, keysOfBatch, keyText, Projection, PROJECTION_NAMES, ProjectionName, PROJECTIONS } from '../core';
-import { checkpointColumns, ensureActiveGenerations, epochMillis, GenerationState, readGenerationRows } from './generations';
-import { READ_JSON, VIEW_TABLES, ViewTable } from './tables';
+import { foldBatch, keysOfBatch, keyText, Projection, PROJECTION_NAMES, ProjectionName, PROJECTIONS, RowKey } from '../core';
+import { assertCurrentFolds, checkpointColumns, ensureActiveGenerations, epochMillis, GenerationState, readGenerationRows } from './generations';
+import { READ_JSON, viewTable, ViewTable } from './tables';
 
 /**
  * The projector runtime (shell). It reads the log in the global order with `readAll` in
@@ -91,10 +91,29 @@ function checkTargets(targets: readonly Target[], states: Map<string, Generation
   return out;
 }
 
-async function readViewRows<R>(tx: Parameters<Parameters<typeof runReadWrite>[1]>[0], table: ViewTable<R>, generation: number, keys: readonly (readonly string[])[]): Promise<Map<string, R>> {
-  if (keys.length === 0) return new Map();
-  const [rows] = await tx.read(table.table, { keys: keys.map((key) => [String(generation), ...key]), columns: [...table.columns], ...READ_JSON });
-  return new Map((rows as unknown as Row[]).map((row) => [keyText(table.keyOfRow(row)), table.fromRow(row)]));
+/** The rows behind `keys`, one read per kind (table), by key text. */
+async function readViewRows(tx: Parameters<Parameters<typeof runReadWrite>[1]>[0], projection: ProjectionName, generation: number, keys: readonly RowKey[]): Promise<Map<string, unknown>> {
+  const byKind = new Map<string, RowKey[]>();
+  for (const key of keys) byKind.set(key.kind, [...(byKind.get(key.kind) ?? []), key]);
+  const reads = [...byKind].map(async ([kind, kindKeys]) => {
+    const table = viewTable(projection, kind) as ViewTable<unknown>;
+    const [rows] = await tx.read(table.table, { keys: kindKeys.map((key) => [String(generation), ...key.key]), columns: [...table.columns], ...READ_JSON });
+    return (rows as unknown as Row[]).map((row) => [keyText(table.keyOfRow(row)), table.fromRow(row)] as const);
+  });
+  return new Map((await Promise.all(reads)).flat());
+}
+
+/**
+ * Writes changed rows, one upsert per table, in the order of the projection's kinds: a
+ * parent table (a user's balance) before the tables interleaved in it (its history).
+ */
+function writeViewRows(tx: { upsert(table: string, rows: Row[]): void }, projection: Projection<unknown>, generation: number, changed: ReadonlyMap<string, unknown>): void {
+  for (const kind of projection.kinds) {
+    const rows = [...changed.values()].filter((row) => projection.keyOf(row).kind === kind);
+    if (rows.length === 0) continue;
+    const table = viewTable(projection.name, kind) as ViewTable<unknown>;
+    tx.upsert(table.table, rows.map((row) => table.toRow(generation, row)));
+  }
 }
 
 export async function applyChunk(connection: SpannerConnection, targets: readonly Target[], chunk: readonly StoredEvent[], options: AdvanceOptions): Promise<ChunkOutcome> {
@@ -115,8 +134,7 @@ export async function applyChunk(connection: SpannerConnection, targets: readonl
     const currents = await Promise.all(
       work.map(({ target, events }) => {
         const projection = PROJECTIONS[target.projection] as Projection<unknown>;
-        const table = VIEW_TABLES[target.projection] as ViewTable<unknown>;
-        return readViewRows(tx, table, target.generation, keysOfBatch(projection, events));
+        return readViewRows(tx, target.projection, target.generation, keysOfBatch(projection, events));
       }),
     );
     let applied = 0;
@@ -128,9 +146,8 @@ export async function applyChunk(connection: SpannerConnection, targets: readonl
         return;
       }
       const projection = PROJECTIONS[target.projection] as Projection<unknown>;
-      const table = VIEW_TABLES[target.projection] as ViewTable<unknown>;
       const changed = foldBatch(projection, currents[index]!, events);
-      if (changed.size > 0) tx.upsert(table.table, [...changed.values()].map((row) => table.toRow(target.generation, row)));
+      writeViewRows(tx, projection, target.generation, changed);
       const handled = events.filter((event) => projection.handles.has(event.type)).length;
       const checkpoint = positionOf(last);
       const leaseExpiresAt = new Date(nowMs + leaseMs).toISOString();
@@ -176,6 +193,8 @@ export async function advance(connection: SpannerConnection, store: LedgerStore,
     if (!state || state.status !== target.expectedStatus) return { status: 'retired', events: 0, wrote: false, projection: target.projection };
     states.push(state);
   }
+  // An active generation folded by an older fold is rebuilt, never continued.
+  assertCurrentFolds(states);
   let events = 0;
   let wrote = false;
   for (;;) {

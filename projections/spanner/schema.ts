@@ -100,4 +100,95 @@ export const PROJECTION_MIGRATIONS: readonly Migration[] = [
       ) PRIMARY KEY (Generation, UserId, InvoiceId)`,
     ],
   },
+  {
+    version: 13,
+    description: 'the books: user and system accounts, balances on both time axes, fold versions of generations',
+    // Every statement adds a column or a table, so the active generations keep serving
+    // reads through the upgrade; they were folded by version 1 of the balances and
+    // transactions folds, which know nothing of the books, so `db migrate` rebuilds them
+    // (online, beside the active ones) once this has run: see app/migrate.ts.
+    // Sums across events (gross debits and credits, a month's changes) are NUMERIC, exact
+    // whole micro-dollars with 29 digits: a sum of INT64 amounts can leave INT64 while every
+    // balance stays inside it. Balances and one event's changes stay INT64.
+    statements: [
+      'ALTER TABLE ProjectionGenerations ADD COLUMN FoldVersion INT64 NOT NULL DEFAULT (1)',
+      'ALTER TABLE BalanceView ADD COLUMN UserDebitsMicroUsd NUMERIC NOT NULL DEFAULT (0)',
+      'ALTER TABLE BalanceView ADD COLUMN UserCreditsMicroUsd NUMERIC NOT NULL DEFAULT (0)',
+      'ALTER TABLE BalanceView ADD COLUMN PendingDebitsMicroUsd NUMERIC NOT NULL DEFAULT (0)',
+      'ALTER TABLE BalanceView ADD COLUMN PendingCreditsMicroUsd NUMERIC NOT NULL DEFAULT (0)',
+      'ALTER TABLE TransactionView ADD COLUMN InitialStatus STRING(16)',
+      'ALTER TABLE TransactionView ADD COLUMN StatusChangedAtMicros INT64',
+      // One row per user event: the account after it ("what the ledger said then", found by
+      // commit timestamp) and what the event changed ("what is known now about a business
+      // time", summed by occurredAt). Interleaved: a user's history sits with its balance.
+      `CREATE TABLE BalanceHistoryView (
+        Generation INT64 NOT NULL,
+        UserId STRING(256) NOT NULL,
+        StreamVersion INT64 NOT NULL,
+        CommittedAt TIMESTAMP NOT NULL,
+        OccurredAtMicros INT64 NOT NULL,
+        BalanceMicroUsd INT64 NOT NULL,
+        DepositsMicroUsd INT64 NOT NULL,
+        BonusesMicroUsd INT64 NOT NULL,
+        ChargesMicroUsd INT64 NOT NULL,
+        PendingMicroUsd INT64 NOT NULL,
+        AdjustmentsMicroUsd INT64 NOT NULL,
+        OpenInvoicesMicroUsd INT64 NOT NULL,
+        OpenInvoiceCount INT64 NOT NULL,
+        UserDebitsMicroUsd NUMERIC NOT NULL,
+        UserCreditsMicroUsd NUMERIC NOT NULL,
+        PendingDebitsMicroUsd NUMERIC NOT NULL,
+        PendingCreditsMicroUsd NUMERIC NOT NULL,
+        DeltaBalanceMicroUsd INT64 NOT NULL,
+        DeltaDepositsMicroUsd INT64 NOT NULL,
+        DeltaBonusesMicroUsd INT64 NOT NULL,
+        DeltaChargesMicroUsd INT64 NOT NULL,
+        DeltaPendingMicroUsd INT64 NOT NULL,
+        DeltaAdjustmentsMicroUsd INT64 NOT NULL,
+        DeltaOpenInvoicesMicroUsd INT64 NOT NULL,
+        DeltaOpenInvoiceCount INT64 NOT NULL,
+      ) PRIMARY KEY (Generation, UserId, StreamVersion),
+        INTERLEAVE IN PARENT BalanceView ON DELETE CASCADE`,
+      // Seeks for the two axes: the last row committed at or before T; the rows of a month up to B.
+      'CREATE INDEX BalanceHistoryByCommit ON BalanceHistoryView(Generation, UserId, CommittedAt DESC, StreamVersion DESC), INTERLEAVE IN BalanceView',
+      'CREATE INDEX BalanceHistoryByOccurredAt ON BalanceHistoryView(Generation, UserId, OccurredAtMicros) STORING (DeltaBalanceMicroUsd, DeltaDepositsMicroUsd, DeltaBonusesMicroUsd, DeltaChargesMicroUsd, DeltaPendingMicroUsd, DeltaAdjustmentsMicroUsd, DeltaOpenInvoicesMicroUsd, DeltaOpenInvoiceCount), INTERLEAVE IN BalanceView',
+      // What each business month changed, per user: a balance as of B sums the months before B's month.
+      `CREATE TABLE BalanceMonthsView (
+        Generation INT64 NOT NULL,
+        UserId STRING(256) NOT NULL,
+        MonthStartMicros INT64 NOT NULL,
+        Events INT64 NOT NULL,
+        LastVersion INT64 NOT NULL,
+        LastOccurredAtMicros INT64 NOT NULL,
+        DeltaBalanceMicroUsd NUMERIC NOT NULL,
+        DeltaDepositsMicroUsd NUMERIC NOT NULL,
+        DeltaBonusesMicroUsd NUMERIC NOT NULL,
+        DeltaChargesMicroUsd NUMERIC NOT NULL,
+        DeltaPendingMicroUsd NUMERIC NOT NULL,
+        DeltaAdjustmentsMicroUsd NUMERIC NOT NULL,
+        DeltaOpenInvoicesMicroUsd NUMERIC NOT NULL,
+        DeltaOpenInvoiceCount INT64 NOT NULL,
+      ) PRIMARY KEY (Generation, UserId, MonthStartMicros),
+        INTERLEAVE IN PARENT BalanceView ON DELETE CASCADE`,
+      // System accounts (chain inflows, bonus expense, revenue, equity): written only by the
+      // projector, never by a command's transaction, so writers never queue on them.
+      `CREATE TABLE SystemAccountsView (
+        Generation INT64 NOT NULL,
+        Account STRING(600) NOT NULL,
+        DebitsMicroUsd NUMERIC NOT NULL,
+        CreditsMicroUsd NUMERIC NOT NULL,
+      ) PRIMARY KEY (Generation, Account)`,
+      // Newest first in key order, so "the totals at T" is one seek.
+      `CREATE TABLE SystemAccountHistoryView (
+        Generation INT64 NOT NULL,
+        Account STRING(600) NOT NULL,
+        CommittedAt TIMESTAMP NOT NULL,
+        StreamId STRING(300) NOT NULL,
+        StreamVersion INT64 NOT NULL,
+        DebitsMicroUsd NUMERIC NOT NULL,
+        CreditsMicroUsd NUMERIC NOT NULL,
+      ) PRIMARY KEY (Generation, Account, CommittedAt DESC, StreamId DESC, StreamVersion DESC),
+        INTERLEAVE IN PARENT SystemAccountsView ON DELETE CASCADE`,
+    ],
+  },
 ];

@@ -13,6 +13,7 @@ import { runProjector } from '../../projections/spanner/runtime';
 import { runSpanledger } from '../support/cli';
 import { ensureCliBuilt } from '../support/kafka';
 import { cliEnv, freshConnection } from '../support/spanner';
+import { balanceKeyText } from '../model/harness';
 
 /**
  * Business times over the whole supported range (0001-01-01 to 9999-12-31, all six
@@ -106,7 +107,7 @@ describe('business times round-trip through Spanner, a projection and export/imp
     }
     const { views } = await readActiveViews(connection);
     for (const user of USERS) {
-      const row = JSON.parse(views.get('balances')!.get(JSON.stringify([user]))!) as { lastEventAt: string; version: number };
+      const row = JSON.parse(views.get('balances')!.get(balanceKeyText(user))!) as { lastEventAt: string; version: number };
       const stream = await store.readStream(accountStreamId(user));
       expect(row.lastEventAt).toBe(stream[stream.length - 1]!.occurredAt);
     }

@@ -4,8 +4,13 @@ import { SpannerLedgerStore } from '../../ledger/spanner/store';
 import { readActiveViews, readInvoices, readTransactions, rebuild } from '../../projections/spanner/operations';
 import { runProjector } from '../../projections/spanner/runtime';
 import { scenarioArb } from '../model/generators';
-import { balanceRowFromViewText, balanceShape, checkEqual, checkLogAgainstModel, invoiceShape, modelBalanceShape, modelInvoiceShape, readRunEvents, RunResult, runScenario, transactionShape } from '../model/harness';
+import { balanceKeyText, balanceRowFromViewText, balanceShape, checkEqual, checkLogAgainstModel, invoiceShape, modelBalanceShape, modelInvoiceShape, readRunEvents, RunResult, runScenario, transactionShape } from '../model/harness';
 import { freshConnection } from '../support/spanner';
+import { emptyAccount } from '../../ledger/core/account';
+import { StoredEvent } from '../../ledger/core/events';
+import { pendingAccount, userAccount } from '../../ledger/core/postings';
+import { parseBusinessTime } from '../../ledger/core/time';
+import { readBalanceAsOf, readBalanceAt, readBooks } from '../../projections/spanner/books';
 
 /**
  * The model-based property of tests/unit/model.test.ts against the Spanner store on the
@@ -28,7 +33,7 @@ async function checkViews(connection: SpannerConnection, run: RunResult, when: s
   const { views } = await readActiveViews(connection);
   const balanceView = views.get('balances') ?? new Map<string, string>();
   const got = run.users.flatMap((userId) => {
-    const text = balanceView.get(JSON.stringify([userId]));
+    const text = balanceView.get(balanceKeyText(userId));
     if (text === undefined) return [];
     return [balanceShape(balanceRowFromViewText(text))];
   });
@@ -39,6 +44,56 @@ async function checkViews(connection: SpannerConnection, run: RunResult, when: s
     const invoices = await readInvoices(connection, userId);
     checkEqual(invoices.rows.map(invoiceShape), run.model.invoices(userId).map(modelInvoiceShape), `${when}: invoices view of ${userId} differs from the model`, run.trace);
   }
+}
+
+/**
+ * The books and both axes of time against the model: the accounts sum to 0 and each user's
+ * account is the model's balance; a balance --at the commit timestamp of each handleTexts
+ * call is what the model said after it; a balance --as-of a business time is the model's
+ * transactions that occurred by then.
+ */
+async function checkBooksAndTime(connection: SpannerConnection, store: SpannerLedgerStore, run: RunResult, events: readonly StoredEvent[]): Promise<void> {
+  const books = new Map<string, bigint>();
+  const summary = await readBooks(connection, store, {}, (account) => books.set(account.account, account.creditsMicroUsd - account.debitsMicroUsd));
+  checkEqual(summary.totalMicroUsd, 0n, 'the accounts do not sum to 0', run.trace);
+  for (const userId of run.users) {
+    const want = run.model.balance(userId);
+    checkEqual([books.get(userAccount(userId)) ?? 0n, books.get(pendingAccount(userId)) ?? 0n], [want.balance, want.pending], `books of ${userId} differ from the model`, run.trace);
+  }
+  const committedAt = new Map(events.map((event) => [event.eventId, event.committedAt]));
+  for (const [index, cut] of run.cuts.entries()) {
+    const times = cut.eventIds.map((id) => committedAt.get(id)!).sort();
+    const at = times[times.length - 1];
+    if (at === undefined) continue;
+    for (const userId of run.users) {
+      const then = await readBalanceAt(connection, store, userId, at);
+      const model = cut.balances.get(userId);
+      const want = model ? modelBalanceShape(model, false) : { ...balanceShape(emptyAccount(userId)) };
+      checkEqual(balanceShape(then.account), want, `balance of ${userId} --at the commit of call #${index} (${at}) differs from the model then`, run.trace);
+    }
+  }
+  // A few business times: before everything, and around the occurredAt of some events.
+  const occurred = [...new Set(events.map((event) => event.occurredAt))].sort();
+  const probes = ['0001-01-01T00:00:00.000000Z', ...occurred.filter((_, i) => i % Math.max(1, Math.floor(occurred.length / 4)) === 0)];
+  for (const asOf of probes) {
+    for (const userId of run.users) {
+      const rows = run.model.transactions(userId).filter((row) => canonicalTime(row.occurredAt) <= asOf);
+      const sum = (sources: string[]) => rows.filter((row) => sources.includes(row.source)).reduce((total, row) => total + BigInt(row.amountMicroUsd), 0n);
+      const then = (await readBalanceAsOf(connection, userId, asOf)).account;
+      checkEqual(
+        { balance: then.balanceMicroUsd, deposits: then.depositsMicroUsd, bonuses: then.bonusesMicroUsd, adjustments: then.adjustmentsMicroUsd },
+        { balance: sum(['ethereum', 'zksync', 'bonus', 'invoice', 'adjustment']), deposits: sum(['ethereum', 'zksync']), bonuses: sum(['bonus']), adjustments: sum(['adjustment']) },
+        `balance of ${userId} --as-of ${asOf} differs from the model's transactions that occurred by then`,
+        run.trace,
+      );
+    }
+  }
+}
+
+function canonicalTime(text: string): string {
+  const parsed = parseBusinessTime(text);
+  if (!parsed.ok) throw new Error(`the model holds a time that is not one: ${text}`);
+  return parsed.time.canonical;
 }
 
 describe('ledger vs reference model (Spanner emulator)', () => {
@@ -61,11 +116,13 @@ describe('ledger vs reference model (Spanner emulator)', () => {
       fc.asyncProperty(scenarioArb(40), async (scenario) => {
         const ns = { tag: `r${runNumber++}x` };
         const run = await runScenario(store, scenario, ns, { bonusRateBps: BONUS_RATE_BPS, modelBonusRateBps: MODEL_BONUS_RATE_BPS, thresholds: [10_000_000n, 30_000_000n] });
-        checkLogAgainstModel(run, await readRunEvents(store, run.users));
+        const events = await readRunEvents(store, run.users);
+        checkLogAgainstModel(run, events);
         commands += run.texts.length;
         accepted += run.outcomes.filter((outcome) => outcome.status === 'accepted').length;
         await runProjector(connection, store);
         await checkViews(connection, run, 'after catch-up');
+        await checkBooksAndTime(connection, store, run, events);
         await rebuild(connection, store);
         await checkViews(connection, run, 'after rebuild');
       }),

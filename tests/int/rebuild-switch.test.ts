@@ -2,18 +2,20 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { parseCommandText } from '../../ledger/core/commands';
 import { CommandHandler } from '../../ledger/core/handler';
-import { accountStreamId } from '../../ledger/core/ids';
 import { comparePositions } from '../../ledger/core/store';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
-import { foldAll, PROJECTION_NAMES, PROJECTIONS, Projection, ProjectionName } from '../../projections/core';
+import { PROJECTION_NAMES } from '../../projections/core';
 import { readActivePointers, readGenerationRows } from '../../projections/spanner/generations';
-import { readActiveViews, rebuild, RebuildSupersededError, verify } from '../../projections/spanner/operations';
+import { readActiveViews, rebuild, RebuildSupersededError } from '../../projections/spanner/operations';
+import { verify } from '../../app/audit/verify';
 import { runProjector } from '../../projections/spanner/runtime';
 import { BIN } from '../support/cli';
 import { depositWire } from '../support/commands';
 import { ensureCliBuilt } from '../support/kafka';
 import { cliEnv, freshConnection } from '../support/spanner';
+import { viewTextsOfKind } from '../model/harness';
+import { expectedViews } from '../support/views';
 
 /**
  * The rebuild's switch: readers must never be moved to a generation that is behind the one
@@ -27,16 +29,6 @@ const deposits = (users: readonly string[], from: number, count: number) =>
     if (!parsed.ok) throw new Error(parsed.message);
     return parsed.command;
   });
-
-async function expectedViews(store: SpannerLedgerStore, users: readonly string[]): Promise<Map<ProjectionName, Map<string, string>>> {
-  const events = (await Promise.all(users.map((user) => store.readStream(accountStreamId(user))))).flat();
-  const out = new Map<ProjectionName, Map<string, string>>();
-  for (const name of PROJECTION_NAMES) {
-    const projection = PROJECTIONS[name] as Projection<unknown>;
-    out.set(name, new Map([...foldAll(projection, events)].map(([key, row]) => [key, projection.render(row)])));
-  }
-  return out;
-}
 
 async function generations(connection: SpannerConnection) {
   const [rows] = await connection.database.run({ sql: 'SELECT Projection, Generation, Status FROM ProjectionGenerations ORDER BY Projection, Generation', json: true });
@@ -134,7 +126,7 @@ describe('the rebuild switch', () => {
     const reader = (async () => {
       while (writing) {
         const { views } = await readActiveViews(connection);
-        for (const text of views.get('balances')!.values()) {
+        for (const text of viewTextsOfKind(views.get('balances'), 'balance')) {
           const row = JSON.parse(text) as { userId: string; version: number };
           const last = seen.get(row.userId) ?? 0;
           if (row.version < last) wentBack ??= `${row.userId}: version ${last} then ${row.version}`;

@@ -2,7 +2,7 @@ import { CommandHandler, CommandOutcome } from '../../ledger/core/handler';
 import { Account } from '../../ledger/core/account';
 import { eventUserId, StoredEvent } from '../../ledger/core/events';
 import { GlobalPosition, LedgerStore } from '../../ledger/core/store';
-import { balanceProjection, BalanceRow, compareInvoiceRows, compareTransactions, foldAll, invoiceProjection, InvoiceRow, TransactionRow, transactionProjection } from '../../projections/core';
+import { balanceProjection, BalanceRow, BooksRow, compareInvoiceRows, rowsOfKind, compareTransactions, foldAll, invoiceProjection, InvoiceRow, TransactionRow, transactionProjection } from '../../projections/core';
 import { materialise, Namespace, Scenario, userIds } from './generators';
 import { ModelBalance, ModelInvoice, ModelOptions, ModelOutcome, ModelTransaction, ReferenceLedger } from './reference-ledger';
 
@@ -25,8 +25,16 @@ export interface RunOptions {
   readonly thresholds?: readonly bigint[];
 }
 
+/** What the model said after one handleTexts call, and the events that call appended. */
+export interface RunCut {
+  readonly eventIds: readonly string[];
+  readonly balances: ReadonlyMap<string, ModelBalance>;
+}
+
 export interface RunResult {
   readonly texts: string[];
+  /** After every handleTexts call: for balances at a commit timestamp. */
+  readonly cuts: readonly RunCut[];
   readonly outcomes: CommandOutcome[];
   readonly expected: ModelOutcome[];
   readonly model: ReferenceLedger;
@@ -136,6 +144,7 @@ export async function runScenario(store: LedgerStore, scenario: Scenario, ns: Na
       .concat(texts.map((text, i) => `#${i} ${text}\n     => ${describeOutcome(outcomes[i])} | ${describeModel(expected[i])}`))
       .join('\n');
   const seenEventIds = new Set<string>();
+  const cuts: RunCut[] = [];
 
   let start = 0;
   for (let cut = 0; start < texts.length; cut++) {
@@ -168,6 +177,7 @@ export async function runScenario(store: LedgerStore, scenario: Scenario, ns: Na
       }
     }
     start += chunk.length;
+    cuts.push({ eventIds: got.flatMap((outcome) => (outcome.status === 'accepted' ? outcome.eventIds : [])), balances: model.balances() });
 
     // After every batch: the write side's accounts equal the model's, and none is negative.
     const accounts = await Promise.all(users.map((userId) => store.readAccount(userId)));
@@ -188,7 +198,7 @@ export async function runScenario(store: LedgerStore, scenario: Scenario, ns: Na
       checkEqual(balanceShape(account), modelBalanceShape(want, false), `after command #${start - 1}: account ${userId} differs`, trace);
     }
   }
-  return { texts, outcomes, expected, model, users, trace };
+  return { texts, cuts, outcomes, expected, model, users, trace };
 }
 
 /** Every event of the run's users, in the global order. */
@@ -227,6 +237,31 @@ function balanceEffect(event: StoredEvent): bigint {
   }
 }
 
+/**
+ * The books of a fold: every account is credits − debits, all of them sum to zero, each
+ * user's account is the model's available balance and its pending account the model's
+ * pending charges.
+ */
+export function checkBooks(books: ReadonlyMap<string, BooksRow>, balances: ReadonlyMap<string, ModelBalance>, trace: () => string): void {
+  let total = 0n;
+  const users = new Map<string, { available: bigint; pending: bigint }>();
+  for (const row of books.values()) {
+    if (row.kind === 'system') total += row.creditsMicroUsd - row.debitsMicroUsd;
+    if (row.kind !== 'balance') continue;
+    const available = row.books.userCredits - row.books.userDebits;
+    const pending = row.books.pendingCredits - row.books.pendingDebits;
+    total += available + pending;
+    users.set(row.userId, { available, pending });
+  }
+  check(total === 0n, `the accounts sum to ${total}, not 0`, trace);
+  checkEqual(
+    [...users].sort(([a], [b]) => (a < b ? -1 : 1)),
+    [...balances].map(([userId, balance]) => [userId, { available: balance.balance, pending: balance.pending }]),
+    'user accounts (credits - debits of their postings) differ from the model',
+    trace,
+  );
+}
+
 /** End-of-run checks on the log: conservation, event count, and the pure folds of both views. */
 export function checkLogAgainstModel(run: RunResult, events: readonly StoredEvent[]): void {
   const { model, outcomes, trace } = run;
@@ -243,13 +278,15 @@ export function checkLogAgainstModel(run: RunResult, events: readonly StoredEven
   check(model.netFlow === modelTotal, `model net flow ${model.netFlow} != sum of model balances ${modelTotal}`, trace);
 
   // Balance view (pure fold of the log) equals the model, user for user.
-  const balanceRows = foldAll(balanceProjection, events) as Map<string, BalanceRow>;
+  const books = foldAll(balanceProjection, events);
+  const balanceRows = rowsOfKind(balanceProjection, books, 'balance') as BalanceRow[];
   checkEqual(
-    [...balanceRows.values()].map(balanceShape).sort((a, b) => (a.userId < b.userId ? -1 : 1)),
+    balanceRows.map(balanceShape).sort((a, b) => (a.userId < b.userId ? -1 : 1)),
     [...balances.values()].map((b) => modelBalanceShape(b, true)),
     'balance view (fold of the log) differs from the model',
     trace,
   );
+  checkBooks(books, balances, trace);
 
   // Transaction view (pure fold), per user, in the view's order, equals the model's rows,
   // and its amounts add up to the balance.
@@ -282,8 +319,18 @@ export function checkLogAgainstModel(run: RunResult, events: readonly StoredEven
   );
 }
 
-/** A balance view row from its rendered text (projection.render), for comparisons. */
-export function balanceRowFromViewText(text: string): BalanceRow {
+/** The rendered rows of one kind of a view read by readActiveViews (keys are [kind, ...key] JSON). */
+export function viewTextsOfKind(view: ReadonlyMap<string, string> | undefined, kind: string): string[] {
+  return [...(view ?? new Map<string, string>())].filter(([key]) => (JSON.parse(key) as string[])[0] === kind).map(([, text]) => text);
+}
+
+/** The key text of a user's balance row in a view read by readActiveViews. */
+export function balanceKeyText(userId: string): string {
+  return JSON.stringify(['balance', userId]);
+}
+
+/** A balance view row's account and last event time from its rendered text (projection.render), for comparisons. */
+export function balanceRowFromViewText(text: string): Omit<BalanceRow, 'kind' | 'books'> {
   const row = JSON.parse(text) as Record<string, string | number>;
   return {
     userId: String(row.userId),

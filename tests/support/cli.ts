@@ -1,5 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { CliIo } from '../../commands/io';
+import { runCli } from '../../commands/main';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const BIN = path.join(ROOT, 'bin', 'spanledger.js');
@@ -61,4 +64,23 @@ export function spawnSpanledger(args: readonly string[], env: NodeJS.ProcessEnv)
 /** SIGKILLs every child spawnSpanledger started that still runs (a test file's afterAll). */
 export function killSpawned(): void {
   for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** A CliIo for runCli in this process, capturing what the command writes (fast: no child process, no build). */
+export function capturedIo(env: NodeJS.ProcessEnv, stdinText = ''): { io: CliIo; out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.on('data', (chunk) => (out += String(chunk)));
+  stderr.on('data', (chunk) => (err += String(chunk)));
+  const io: CliIo = { stdout, stderr, stdin: Readable.from([stdinText]), env, isTerminal: false, cwd: process.cwd() };
+  return { io, out: () => out, err: () => err };
+}
+
+/** Runs the CLI in this process: its exit code and output. */
+export async function runCliCaptured(args: readonly string[], env: NodeJS.ProcessEnv, stdinText = ''): Promise<CliRun> {
+  const captured = capturedIo(env, stdinText);
+  const code = await runCli([...args], captured.io);
+  return { code, stdout: captured.out(), stderr: captured.err() };
 }

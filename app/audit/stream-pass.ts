@@ -1,0 +1,224 @@
+import { Account, emptyAccount, tryEvolveAccount } from '../../ledger/core/account';
+import { chainHash, GENESIS } from '../../ledger/core/chain';
+import { StoredEvent } from '../../ledger/core/events';
+import { accountStreamId } from '../../ledger/core/ids';
+import { netByAccount } from '../../ledger/core/posting-check';
+import { pendingAccount, userAccount } from '../../ledger/core/postings';
+import { comparePositions, digestOf, positionOf } from '../../ledger/core/store';
+import { ACCOUNT_COLUMNS, accountFromRow, EVENT_READ_COLUMNS, Row, tryEventFromRow } from '../../ledger/spanner/codec';
+import { accountJson, BalanceRow, diffViews, foldAll, keyText, Projection, ProjectionName, PROJECTIONS } from '../../projections/core';
+import { viewTable, ViewTable } from '../../projections/spanner/tables';
+import { AuditContext, ComparedView, snapshotQuery } from './context';
+
+/**
+ * The audit's pass over the streams, a page of users at a time (Accounts in key order, all
+ * read at the audit's timestamp). For each user it reads the stream and checks:
+ * - check 5: the hash chain, link by link from GENESIS, then the head beside the account;
+ * - check 3: the Accounts row equals the fold of the stream, and the user's two accounts of
+ *   the books (the sums of their postings) equal its balance and pending amount;
+ * - check 4: every row the views keep for the user equals the fold of the user's events up
+ *   to the view's checkpoint;
+ * - check 2, the user's part: the books the balance view keeps equal the postings.
+ * Memory: one page of users, their events and their view rows.
+ */
+export interface StreamPassResult {
+  readonly events: number;
+  readonly users: number;
+  /** Sum of the user accounts (available and pending) as the balance view has them. */
+  readonly viewUsersTotal: bigint;
+  /** View rows compared, per projection, and Accounts rows. */
+  readonly checked: Record<string, number>;
+}
+
+/** The per-user kinds of a projection, with their tables. */
+function userTables(projection: ProjectionName): ViewTable<unknown>[] {
+  const definition = PROJECTIONS[projection] as Projection<unknown>;
+  return definition.kinds.filter((kind) => !definition.globalKinds.includes(kind)).map((kind) => viewTable(projection, kind) as ViewTable<unknown>);
+}
+
+export async function streamPass(context: AuditContext): Promise<StreamPassResult> {
+  const checked: Record<string, number> = { accounts: 0 };
+  for (const view of context.views.values()) checked[view.projection] = 0;
+  let events = 0;
+  let users = 0;
+  let viewUsersTotal = 0n;
+  for (let after: string | null = null; ; ) {
+    const accountRows = await snapshotQuery(
+      context,
+      `SELECT ${ACCOUNT_COLUMNS.join(', ')} FROM Accounts WHERE (@first OR UserId > @after) ORDER BY UserId LIMIT @limit`,
+      { first: after === null, after: after ?? '', limit: String(context.usersPerPage) },
+      { first: 'bool', after: 'string', limit: 'int64' },
+    );
+    if (accountRows.length === 0) break;
+    const accounts = accountRows.map(accountFromRow);
+    const userIds = accounts.map((account) => account.userId);
+    const streams = await readStreams(context, userIds);
+    const viewRows = await readUserViewRows(context, userIds);
+    for (const account of accounts) {
+      const rows = streams.get(accountStreamId(account.userId)) ?? [];
+      events += rows.length;
+      users++;
+      checked.accounts!++;
+      const stream = checkChain(context, account, rows);
+      if (stream === undefined) continue;
+      checkAccount(context, account, stream);
+      viewUsersTotal += checkUserViews(context, account.userId, stream, viewRows, checked);
+    }
+    if (accountRows.length < context.usersPerPage) break;
+    after = userIds[userIds.length - 1]!;
+  }
+  return { events, users, viewUsersTotal, checked };
+}
+
+/** The event rows of some users' streams, by stream, in stream order. */
+async function readStreams(context: AuditContext, userIds: readonly string[]): Promise<Map<string, Row[]>> {
+  const rows = await snapshotQuery(
+    context,
+    `SELECT ${EVENT_READ_COLUMNS.join(', ')} FROM Events@{FORCE_INDEX=EventsByStream} WHERE StreamId IN UNNEST(@streams) ORDER BY StreamId, StreamVersion`,
+    { streams: userIds.map(accountStreamId) },
+    { streams: { type: 'array', child: 'string' } },
+  );
+  const streams = new Map<string, Row[]>();
+  for (const row of rows) {
+    const streamId = String(row.StreamId);
+    streams.set(streamId, [...(streams.get(streamId) ?? []), row]);
+  }
+  return streams;
+}
+
+/** Rows of one user's views, by key text. */
+type UserRows = Map<string, unknown>;
+
+/** Every per-user view row of the compared generations for these users, by projection, user and key text. */
+async function readUserViewRows(context: AuditContext, userIds: readonly string[]): Promise<Map<ProjectionName, Map<string, UserRows>>> {
+  const out = new Map<ProjectionName, Map<string, UserRows>>();
+  if (!context.checks.has('views') && !context.checks.has('books')) return out;
+  for (const view of context.views.values()) {
+    const byUser = new Map<string, UserRows>();
+    for (const table of userTables(view.projection)) {
+      const found = await snapshotQuery(
+        context,
+        `SELECT ${table.columns.join(', ')} FROM ${table.table} WHERE Generation = @generation AND UserId IN UNNEST(@users)`,
+        { generation: String(view.generation), users: [...userIds] },
+        { generation: 'int64', users: { type: 'array', child: 'string' } },
+      );
+      for (const row of found) {
+        const userId = String(row.UserId);
+        const rows = byUser.get(userId) ?? byUser.set(userId, new Map()).get(userId)!;
+        rows.set(keyText(table.keyOfRow(row)), table.fromRow(row));
+      }
+    }
+    out.set(view.projection, byUser);
+  }
+  return out;
+}
+
+/**
+ * Check 5 for one stream: returns its events when every link holds (or the chain check is
+ * off and every event parses), undefined after reporting the first broken link.
+ */
+function checkChain(context: AuditContext, account: Account, rows: readonly Row[]): StoredEvent[] | undefined {
+  const streamId = accountStreamId(account.userId);
+  const chain = context.checks.has('chain');
+  const events: StoredEvent[] = [];
+  let previous = GENESIS;
+  const broken = (eventId: string | undefined, detail: string) => {
+    context.findings.add({ check: 'chain', ...(eventId === undefined ? {} : { eventId }), streamId, detail });
+    return undefined;
+  };
+  for (const [index, row] of rows.entries()) {
+    const read = tryEventFromRow(row);
+    const version = index + 1;
+    if (!read.ok) return broken(read.eventId, `the stored event at version ${read.streamVersion} does not parse (${read.reason}): its row was edited`);
+    const event = read.event;
+    events.push(event);
+    if (!chain) continue;
+    if (event.streamVersion !== version) return broken(event.eventId, `stream version ${event.streamVersion} where ${version} belongs: the event before it is missing or out of place`);
+    const digest = digestOf(event);
+    if (digest !== event.contentDigest) return broken(event.eventId, `the content no longer matches its digest (stored ${event.contentDigest.slice(0, 12)}…, content hashes to ${digest.slice(0, 12)}…): the event was edited`);
+    if (event.chainHash === null) return broken(event.eventId, 'no chain hash: the upgrade has not chained this stream yet; run `spanledger db migrate`');
+    const expected = chainHash(previous, digest, event.streamVersion);
+    if (event.chainHash !== expected) return broken(event.eventId, `the chain hash does not follow from the link before it and this event's content (stored ${event.chainHash.slice(0, 12)}…, expected ${expected.slice(0, 12)}…)`);
+    previous = expected;
+  }
+  if (chain && rows.length > 0 && account.chainHead !== previous) {
+    return broken(undefined, `the stream ends at version ${rows.length} with chain hash ${previous.slice(0, 12)}…, but its account's head is ${String(account.chainHead).slice(0, 12)}…: events after it were deleted, or the head was changed`);
+  }
+  return events;
+}
+
+/** Check 3 for one user: the Accounts row is the fold of the stream; the user's books are its balance and pending amount. */
+function checkAccount(context: AuditContext, account: Account, events: readonly StoredEvent[]): void {
+  if (!context.checks.has('accounts')) return;
+  const streamId = accountStreamId(account.userId);
+  let folded: Account = emptyAccount(account.userId);
+  for (const event of events) {
+    const next = tryEvolveAccount(folded, event);
+    if (next === 'overflow') {
+      context.findings.add({ check: 'accounts', eventId: event.eventId, streamId, detail: `folding ${event.type} takes a total of the account outside INT64` });
+      return;
+    }
+    folded = next;
+  }
+  const want = JSON.stringify(accountJson(folded));
+  const got = JSON.stringify(accountJson(account));
+  if (want !== got) {
+    context.findings.add({
+      check: 'accounts',
+      streamId,
+      detail: `the Accounts row of ${account.userId} is not the fold of its ${events.length} event(s): row ${got}, log ${want}`,
+      difference: { view: 'accounts', key: keyText({ kind: 'balance', key: [account.userId] }), expected: want, actual: got },
+    });
+  }
+  const net = netByAccount(events.flatMap((event) => context.postingRule(event)));
+  for (const [name, books, held] of [
+    [userAccount(account.userId), net.get(userAccount(account.userId)) ?? 0n, account.balanceMicroUsd],
+    [pendingAccount(account.userId), net.get(pendingAccount(account.userId)) ?? 0n, account.pendingMicroUsd],
+  ] as const) {
+    if (books !== held) context.findings.add({ check: 'accounts', streamId, detail: `${name} sums its postings to ${books}, the Accounts row holds ${held}` });
+  }
+}
+
+/**
+ * Checks 4 and 2 (user part) for one user; returns the user's accounts' total as the balance
+ * view has it (for the books' sum to zero).
+ */
+function checkUserViews(context: AuditContext, userId: string, events: readonly StoredEvent[], viewRows: ReadonlyMap<ProjectionName, ReadonlyMap<string, UserRows>>, checked: Record<string, number>): bigint {
+  let total = 0n;
+  for (const view of context.views.values()) {
+    const upTo = eventsUpTo(events, view);
+    const actual: UserRows = viewRows.get(view.projection)?.get(userId) ?? new Map();
+    const projection = PROJECTIONS[view.projection] as Projection<unknown>;
+    if (context.checks.has('views')) {
+      const expected = new Map([...foldAll(projection, upTo)].filter(([, row]) => !projection.globalKinds.includes(projection.keyOf(row).kind)));
+      checked[view.projection] = (checked[view.projection] ?? 0) + actual.size;
+      for (const difference of diffViews(projection, expected, actual)) {
+        context.findings.add({
+          check: 'views',
+          streamId: accountStreamId(userId),
+          detail: `${view.projection} view row ${difference.key}: ${difference.actual ?? '(no row)'} where the log gives ${difference.expected ?? '(no row)'}`,
+          difference: { view: view.projection, ...difference },
+        });
+      }
+    }
+    if (view.projection !== 'balances') continue;
+    const row = actual.get(keyText({ kind: 'balance', key: [userId] })) as BalanceRow | undefined;
+    if (!row) continue;
+    total += row.books.userCredits - row.books.userDebits + row.books.pendingCredits - row.books.pendingDebits;
+    if (!context.checks.has('books')) continue;
+    const net = netByAccount(upTo.flatMap((event) => context.postingRule(event)));
+    for (const [name, debits, credits] of [
+      [userAccount(userId), row.books.userDebits, row.books.userCredits],
+      [pendingAccount(userId), row.books.pendingDebits, row.books.pendingCredits],
+    ] as const) {
+      const want = net.get(name) ?? 0n;
+      if (credits - debits !== want) context.findings.add({ check: 'books', streamId: accountStreamId(userId), detail: `${name} is ${credits - debits} in the books (credits ${credits}, debits ${debits}), its postings sum to ${want}` });
+    }
+  }
+  return total;
+}
+
+function eventsUpTo(events: readonly StoredEvent[], view: ComparedView): StoredEvent[] {
+  const checkpoint = view.checkpoint;
+  return checkpoint === null ? [] : events.filter((event) => comparePositions(positionOf(event), checkpoint) <= 0);
+}

@@ -1,0 +1,28 @@
+import { SpannerSettings } from '../ledger/spanner/connection';
+import { CutTimeError, ProjectionBehindError } from '../projections/spanner/books';
+import { ProjectionOutdatedError } from '../projections/spanner/generations';
+import { explainSpannerError } from './context';
+import { CliError, EXIT } from './errors';
+
+const FAILED_PRECONDITION = 9;
+
+/**
+ * Errors of the commands that read the views (books, balances then, audit): a bad time is
+ * bad input (exit 2); a view that is behind or folded by an older fold says what to run;
+ * a read timestamp older than Spanner keeps versions says so; the rest as any Spanner error.
+ */
+export function explainReadError(error: unknown, settings: SpannerSettings): CliError {
+  if (error instanceof CliError) return error;
+  if (error instanceof CutTimeError) return new CliError(error.message, EXIT.invalid);
+  if (error instanceof ProjectionBehindError) return new CliError(error.message, EXIT.failure);
+  if (error instanceof ProjectionOutdatedError) return new CliError(error.message, EXIT.failure);
+  const message = error instanceof Error ? error.message : String(error);
+  if ((error as { code?: unknown })?.code === FAILED_PRECONDITION && /too old|version_retention|garbage/i.test(message)) {
+    return new CliError(
+      `--at is older than the database keeps versions of its rows (version_retention_period, 1 h by default): ${message.split('\n')[0]}`,
+      EXIT.invalid,
+      'audit a recent timestamp, or raise version_retention_period (up to 7 days) with ALTER DATABASE',
+    );
+  }
+  return explainSpannerError(error, settings);
+}
