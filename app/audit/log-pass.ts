@@ -2,8 +2,7 @@ import { postingProblems } from '../../ledger/core/posting-check';
 import { isUserAccount } from '../../ledger/core/postings';
 import { comparePositions, GlobalPosition, positionOf } from '../../ledger/core/store';
 import { tryEventFromRow } from '../../ledger/spanner/codec';
-import { readAllRows } from '../../ledger/spanner/store';
-import { LIMITS } from '../../ledger/core/limits';
+import { positionOfRow, scanLogRows } from '../../ledger/spanner/store';
 import { renderBooksRow } from '../../projections/core';
 import { AuditContext } from './context';
 import { MultisetDigest } from './multiset-digest';
@@ -36,40 +35,35 @@ export async function logPass(context: AuditContext): Promise<LogPassResult> {
   const systemHistory = new Map<string, MultisetDigest>();
   let events = 0;
   let head: GlobalPosition | null = null;
-  for (let after: GlobalPosition | null = null; ; ) {
-    const page = await readAllRows(context.connection, after, LIMITS.readPageSizeMax, { readTimestamp: context.readTimestamp });
-    if (page.rows.length === 0) break;
-    for (const row of page.rows) {
-      events++;
-      const read = tryEventFromRow(row);
-      // An event that does not parse is the stream pass's finding (it breaks that stream's chain).
-      if (!read.ok) continue;
-      const event = read.event;
-      const postings = context.postingRule(event);
-      if (context.checks.has('postings')) {
-        const problems = postingProblems(event, postings);
-        if (problems.length > 0) context.findings.add({ check: 'postings', eventId: event.eventId, streamId: event.streamId, detail: `${event.type}: ${problems.join('; ')}` });
-      }
-      if (!balances || balances.checkpoint === null || comparePositions(positionOf(event), balances.checkpoint) > 0) continue;
-      const touched = new Set<string>();
-      for (const { debit, credit, amountMicroUsd } of postings) {
-        for (const [account, side] of [[debit, 'debits'], [credit, 'credits']] as const) {
-          if (isUserAccount(account)) continue;
-          const totals = systemTotals.get(account) ?? systemTotals.set(account, { debits: 0n, credits: 0n }).get(account)!;
-          totals[side] += amountMicroUsd;
-          touched.add(account);
-        }
-      }
-      for (const account of touched) {
-        const totals = systemTotals.get(account)!;
-        const digest = systemHistory.get(account) ?? systemHistory.set(account, new MultisetDigest()).get(account)!;
-        digest.add(
-          renderBooksRow({ kind: 'system-history', account, committedAt: event.committedAt, streamId: event.streamId, streamVersion: event.streamVersion, debitsMicroUsd: totals.debits, creditsMicroUsd: totals.credits }),
-        );
+  for await (const row of scanLogRows(context.connection, context.readTimestamp)) {
+    events++;
+    head = positionOfRow(row);
+    const read = tryEventFromRow(row);
+    // An event that does not parse is the stream pass's finding (it breaks that stream's chain).
+    if (!read.ok) continue;
+    const event = read.event;
+    const postings = context.postingRule(event);
+    if (context.checks.has('postings')) {
+      const problems = postingProblems(event, postings);
+      if (problems.length > 0) context.findings.add({ check: 'postings', eventId: event.eventId, streamId: event.streamId, detail: `${event.type}: ${problems.join('; ')}` });
+    }
+    if (!balances || balances.checkpoint === null || comparePositions(positionOf(event), balances.checkpoint) > 0) continue;
+    const touched = new Set<string>();
+    for (const { debit, credit, amountMicroUsd } of postings) {
+      for (const [account, side] of [[debit, 'debits'], [credit, 'credits']] as const) {
+        if (isUserAccount(account)) continue;
+        const totals = systemTotals.get(account) ?? systemTotals.set(account, { debits: 0n, credits: 0n }).get(account)!;
+        totals[side] += amountMicroUsd;
+        touched.add(account);
       }
     }
-    after = page.position;
-    head = page.position;
+    for (const account of touched) {
+      const totals = systemTotals.get(account)!;
+      const digest = systemHistory.get(account) ?? systemHistory.set(account, new MultisetDigest()).get(account)!;
+      digest.add(
+        renderBooksRow({ kind: 'system-history', account, committedAt: event.committedAt, streamId: event.streamId, streamVersion: event.streamVersion, debitsMicroUsd: totals.debits, creditsMicroUsd: totals.credits }),
+      );
+    }
   }
   return { events, head, systemTotals, systemHistory };
 }

@@ -1,14 +1,14 @@
 import { Account, emptyAccount, tryEvolveAccount } from '../../ledger/core/account';
-import { chainHash, GENESIS } from '../../ledger/core/chain';
+import { ChainLink, walkChain } from '../../ledger/core/chain';
 import { StoredEvent } from '../../ledger/core/events';
 import { accountStreamId } from '../../ledger/core/ids';
 import { netByAccount } from '../../ledger/core/posting-check';
 import { pendingAccount, userAccount } from '../../ledger/core/postings';
 import { comparePositions, digestOf, positionOf } from '../../ledger/core/store';
-import { ACCOUNT_COLUMNS, accountFromRow, EVENT_READ_COLUMNS, Row, tryEventFromRow } from '../../ledger/spanner/codec';
+import { ACCOUNT_COLUMNS, accountFromRow, EVENT_READ_COLUMNS, Row, smallInt, tryEventFromRow } from '../../ledger/spanner/codec';
 import { accountJson, BalanceRow, diffViews, foldAll, keyText, Projection, ProjectionName, PROJECTIONS } from '../../projections/core';
-import { viewTable, ViewTable } from '../../projections/spanner/tables';
-import { AuditContext, ComparedView, snapshotQuery } from './context';
+import { READ_JSON, viewTable, ViewTable } from '../../projections/spanner/tables';
+import { AuditContext, ComparedView } from './context';
 
 /**
  * The audit's pass over the streams, a page of users at a time (Accounts in key order, all
@@ -43,12 +43,14 @@ export async function streamPass(context: AuditContext): Promise<StreamPassResul
   let users = 0;
   let viewUsersTotal = 0n;
   for (let after: string | null = null; ; ) {
-    const accountRows = await snapshotQuery(
-      context,
-      `SELECT ${ACCOUNT_COLUMNS.join(', ')} FROM Accounts WHERE (@first OR UserId > @after) ORDER BY UserId LIMIT @limit`,
-      { first: after === null, after: after ?? '', limit: String(context.usersPerPage) },
-      { first: 'bool', after: 'string', limit: 'int64' },
-    );
+    // Key-range reads throughout: a page of the key order, then each user's rows by key prefix.
+    const [found] = await context.snapshot.read('Accounts', {
+      ranges: [after === null ? { startClosed: [], endClosed: [] } : { startOpen: [after], endClosed: [] }],
+      columns: [...ACCOUNT_COLUMNS],
+      limit: context.usersPerPage,
+      ...READ_JSON,
+    });
+    const accountRows = found as Row[];
     if (accountRows.length === 0) break;
     const accounts = accountRows.map(accountFromRow);
     const userIds = accounts.map((account) => account.userId);
@@ -70,21 +72,31 @@ export async function streamPass(context: AuditContext): Promise<StreamPassResul
   return { events, users, viewUsersTotal, checked };
 }
 
-/** The event rows of some users' streams, by stream, in stream order. */
+/** The event rows of some users' streams, by stream, in stream order: their IDs from EventsByStream, then the rows by key. */
 async function readStreams(context: AuditContext, userIds: readonly string[]): Promise<Map<string, Row[]>> {
-  const rows = await snapshotQuery(
-    context,
-    `SELECT ${EVENT_READ_COLUMNS.join(', ')} FROM Events@{FORCE_INDEX=EventsByStream} WHERE StreamId IN UNNEST(@streams) ORDER BY StreamId, StreamVersion`,
-    { streams: userIds.map(accountStreamId) },
-    { streams: { type: 'array', child: 'string' } },
-  );
+  const [links] = await context.snapshot.read('Events', {
+    index: 'EventsByStream',
+    ranges: userIds.map((userId) => ({ startClosed: [accountStreamId(userId)], endClosed: [accountStreamId(userId)] })),
+    columns: ['EventId'],
+    ...READ_JSON,
+  });
+  const ids = (links as Row[]).map((row) => String(row.EventId));
+  const rows: Row[] = [];
+  for (let start = 0; start < ids.length; start += EVENT_KEYS_PER_READ) {
+    const [page] = await context.snapshot.read('Events', { keys: ids.slice(start, start + EVENT_KEYS_PER_READ), columns: [...EVENT_READ_COLUMNS], ...READ_JSON });
+    rows.push(...(page as Row[]));
+  }
   const streams = new Map<string, Row[]>();
   for (const row of rows) {
     const streamId = String(row.StreamId);
-    streams.set(streamId, [...(streams.get(streamId) ?? []), row]);
+    const stream = streams.get(streamId) ?? streams.set(streamId, []).get(streamId)!;
+    stream.push(row);
   }
+  for (const stream of streams.values()) stream.sort((a, b) => smallInt(a.StreamVersion) - smallInt(b.StreamVersion));
   return streams;
 }
+
+const EVENT_KEYS_PER_READ = 5_000;
 
 /** Rows of one user's views, by key text. */
 type UserRows = Map<string, unknown>;
@@ -96,13 +108,13 @@ async function readUserViewRows(context: AuditContext, userIds: readonly string[
   for (const view of context.views.values()) {
     const byUser = new Map<string, UserRows>();
     for (const table of userTables(view.projection)) {
-      const found = await snapshotQuery(
-        context,
-        `SELECT ${table.columns.join(', ')} FROM ${table.table} WHERE Generation = @generation AND UserId IN UNNEST(@users)`,
-        { generation: String(view.generation), users: [...userIds] },
-        { generation: 'int64', users: { type: 'array', child: 'string' } },
-      );
-      for (const row of found) {
+      const generation = String(view.generation);
+      const [found] = await context.snapshot.read(table.table, {
+        ranges: userIds.map((userId) => ({ startClosed: [generation, userId], endClosed: [generation, userId] })),
+        columns: [...table.columns],
+        ...READ_JSON,
+      });
+      for (const row of found as Row[]) {
         const userId = String(row.UserId);
         const rows = byUser.get(userId) ?? byUser.set(userId, new Map()).get(userId)!;
         rows.set(keyText(table.keyOfRow(row)), table.fromRow(row));
@@ -119,32 +131,35 @@ async function readUserViewRows(context: AuditContext, userIds: readonly string[
  */
 function checkChain(context: AuditContext, account: Account, rows: readonly Row[]): StoredEvent[] | undefined {
   const streamId = accountStreamId(account.userId);
-  const chain = context.checks.has('chain');
-  const events: StoredEvent[] = [];
-  let previous = GENESIS;
   const broken = (eventId: string | undefined, detail: string) => {
     context.findings.add({ check: 'chain', ...(eventId === undefined ? {} : { eventId }), streamId, detail });
     return undefined;
   };
-  for (const [index, row] of rows.entries()) {
+  const events: StoredEvent[] = [];
+  for (const row of rows) {
     const read = tryEventFromRow(row);
-    const version = index + 1;
-    if (!read.ok) return broken(read.eventId, `the stored event at version ${read.streamVersion} does not parse (${read.reason}): its row was edited`);
-    const event = read.event;
-    events.push(event);
-    if (!chain) continue;
-    if (event.streamVersion !== version) return broken(event.eventId, `stream version ${event.streamVersion} where ${version} belongs: the event before it is missing or out of place`);
-    const digest = digestOf(event);
-    if (digest !== event.contentDigest) return broken(event.eventId, `the content no longer matches its digest (stored ${event.contentDigest.slice(0, 12)}…, content hashes to ${digest.slice(0, 12)}…): the event was edited`);
-    if (event.chainHash === null) return broken(event.eventId, 'no chain hash: the upgrade has not chained this stream yet; run `spanledger db migrate`');
-    const expected = chainHash(previous, digest, event.streamVersion);
-    if (event.chainHash !== expected) return broken(event.eventId, `the chain hash does not follow from the link before it and this event's content (stored ${event.chainHash.slice(0, 12)}…, expected ${expected.slice(0, 12)}…)`);
-    previous = expected;
+    if (!read.ok) {
+      // The links before it still say where the chain broke first.
+      const earlier = context.checks.has('chain') ? walkChain(linksOf(events)) : undefined;
+      if (earlier && 'break' in earlier) return broken(events[earlier.break.at]!.eventId, earlier.break.reason);
+      return broken(read.eventId, `the stored event at version ${read.streamVersion} does not parse (${read.reason}): its row was edited`);
+    }
+    events.push(read.event);
   }
-  if (chain && rows.length > 0 && account.chainHead !== previous) {
-    return broken(undefined, `the stream ends at version ${rows.length} with chain hash ${previous.slice(0, 12)}…, but its account's head is ${String(account.chainHead).slice(0, 12)}…: events after it were deleted, or the head was changed`);
+  if (!context.checks.has('chain')) return events;
+  const walked = walkChain(linksOf(events));
+  if ('break' in walked) return broken(events[walked.break.at]!.eventId, walked.break.reason);
+  if (events.length > 0 && account.chainHead !== walked.head) {
+    return broken(
+      undefined,
+      `the stream ends at version ${events.length} with chain hash ${walked.head.slice(0, 12)}…, but its account's head is ${String(account.chainHead).slice(0, 12)}…: events after it were deleted, or the head was changed`,
+    );
   }
   return events;
+}
+
+function linksOf(events: readonly StoredEvent[]): ChainLink[] {
+  return events.map((event) => ({ streamVersion: event.streamVersion, storedDigest: event.contentDigest, contentDigest: digestOf(event), chainHash: event.chainHash }));
 }
 
 /** Check 3 for one user: the Accounts row is the fold of the stream; the user's books are its balance and pending amount. */

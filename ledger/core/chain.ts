@@ -15,27 +15,46 @@ export function chainHash(previous: string, contentDigest: string, streamVersion
   return sha256Hex(`${previous}:${contentDigest}:${streamVersion}`);
 }
 
+/** One event of a stream as stored, with the digest its content hashes to now. */
 export interface ChainLink {
   readonly streamVersion: number;
+  /** The digest stored with the event. */
+  readonly storedDigest: string;
+  /** The digest of the event's content as it is now. */
   readonly contentDigest: string;
-  readonly chainHash: string;
+  /** Null for an event the upgrade has not chained yet. */
+  readonly chainHash: string | null;
 }
 
-export type ChainBreak = { readonly at: number; readonly reason: string };
+export interface ChainBreak {
+  /** Index of the first link that does not hold. */
+  readonly at: number;
+  readonly reason: string;
+}
+
+const short = (hash: string) => `${hash.slice(0, 12)}…`;
 
 /**
- * Checks links of one stream, in order, after `previous` (the hash before the first link,
- * GENESIS for version 1). Returns where the first break is, if any.
+ * Walks a stream's links in order from GENESIS and returns the first that does not hold:
+ * a version out of place (an event missing or moved), content that no longer hashes to its
+ * digest (edited in place), no chain hash (not chained yet), or a hash that does not follow
+ * from the link before and this content (digest edited too, or links swapped). Returns the
+ * head (the last hash) when every link holds.
  */
-export function firstChainBreak(links: readonly ChainLink[], previous: { hash: string; version: number } = { hash: GENESIS, version: 0 }): ChainBreak | undefined {
-  let hash = previous.hash;
-  let version = previous.version;
+export function walkChain(links: readonly ChainLink[]): { readonly break: ChainBreak } | { readonly head: string } {
+  let previous = GENESIS;
   for (const [at, link] of links.entries()) {
-    if (link.streamVersion !== version + 1) return { at, reason: `stream version ${link.streamVersion} follows ${version}: an event is missing or out of place` };
-    const expected = chainHash(hash, link.contentDigest, link.streamVersion);
-    if (link.chainHash !== expected) return { at, reason: `chain hash ${link.chainHash.slice(0, 12)}… is not the hash of the previous link and this event's content (${expected.slice(0, 12)}…)` };
-    hash = link.chainHash;
-    version = link.streamVersion;
+    const version = at + 1;
+    if (link.streamVersion !== version) return { break: { at, reason: `stream version ${link.streamVersion} where ${version} belongs: the event before it is missing or out of place` } };
+    if (link.contentDigest !== link.storedDigest) {
+      return { break: { at, reason: `the content no longer matches its digest (stored ${short(link.storedDigest)}, content hashes to ${short(link.contentDigest)}): the event was edited` } };
+    }
+    if (link.chainHash === null) return { break: { at, reason: 'no chain hash: the upgrade has not chained this stream yet; run `spanledger db migrate`' } };
+    const expected = chainHash(previous, link.contentDigest, link.streamVersion);
+    if (link.chainHash !== expected) {
+      return { break: { at, reason: `the chain hash does not follow from the link before it and this event's content (stored ${short(link.chainHash)}, expected ${short(expected)})` } };
+    }
+    previous = expected;
   }
-  return undefined;
+  return { head: previous };
 }

@@ -16,6 +16,7 @@ import {
   ReadAllOptions,
   ReadAllPage,
   TransactionResult,
+  TransactOptions,
 } from '../core/store';
 import {
   ACCOUNT_COLUMNS,
@@ -201,7 +202,7 @@ export class SpannerLedgerStore implements LedgerStore {
   ) {}
 
   /** One read-write transaction through the shared runner (retries on ABORTED; see transaction.ts). */
-  async transact<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>> {
+  async transact<T>(work: (tx: LedgerTransaction) => Promise<T>, options: TransactOptions = {}): Promise<TransactionResult<T>> {
     let mutations = 0;
     const result = await runReadWrite(
       this.connection,
@@ -212,8 +213,9 @@ export class SpannerLedgerStore implements LedgerStore {
         return value;
       },
       this.observer,
+      options,
     );
-    return { value: result.value, committedAt: mutations === 0 ? undefined : timestampText(result.commitTimestamp) };
+    return { value: result.value, committedAt: mutations === 0 || options.dryRun ? undefined : timestampText(result.commitTimestamp) };
   }
 
   /**
@@ -342,7 +344,8 @@ export interface ReadAllRowsPage {
   readonly position: GlobalPosition | null;
 }
 
-function positionOfRow(row: Row): GlobalPosition {
+/** The global position of an event row (its commit timestamp, stream and version). */
+export function positionOfRow(row: Row): GlobalPosition {
   return { committedAt: timestampText(row.CommittedAt), streamId: String(row.StreamId), streamVersion: smallInt(row.StreamVersion) };
 }
 
@@ -383,6 +386,41 @@ export async function readAllRows(connection: SpannerConnection, after: GlobalPo
       .slice(0, limit);
     const last = merged[merged.length - 1];
     return { rows: merged.map((entry) => entry.row), position: last ? last.position : after };
+  } finally {
+    snapshot.end();
+  }
+}
+
+/**
+ * The whole log at a pinned timestamp, row by row in the global order, for readers that go
+ * through all of it (the audit, a rebuild): each shard of EventsByCommit is read in key order
+ * a large page at a time and the shards are merged as they go, so the number of reads is the
+ * log's size over `pageSize`, not over a readAll page. Memory: one page per shard.
+ */
+export async function* scanLogRows(connection: SpannerConnection, readTimestamp: string, pageSize = 2_000): AsyncGenerator<Row> {
+  const [snapshot] = await connection.database.getSnapshot({ readTimestamp: new PreciseDate(readTimestamp) });
+  try {
+    const readShard = async (shard: number, after: GlobalPosition | null) => {
+      const start = after ? { startOpen: [String(shard), after.committedAt, after.streamId, String(after.streamVersion)] } : { startClosed: [String(shard)] };
+      const [rows] = await snapshot.read('Events', { index: 'EventsByCommit', ranges: [{ ...start, endClosed: [String(shard)] }], columns: [...EVENT_READ_COLUMNS], limit: pageSize, ...READ_JSON, ...connection.queryOptions });
+      return (rows as unknown as Row[]).map((row) => ({ row, position: positionOfRow(row) }));
+    };
+    const shards = await Promise.all(Array.from({ length: EVENT_ORDER_SHARDS }, async (_, shard) => ({ shard, buffer: await readShard(shard, null), next: 0 })));
+    for (;;) {
+      let best: (typeof shards)[number] | undefined;
+      for (const shard of shards) {
+        const head = shard.buffer[shard.next];
+        if (head && (!best || comparePositions(head.position, best.buffer[best.next]!.position) < 0)) best = shard;
+      }
+      if (!best) return;
+      const entry = best.buffer[best.next++]!;
+      yield entry.row;
+      // A shard whose page is used up is read on from its last row; a short page was its end.
+      if (best.next === best.buffer.length && best.buffer.length === pageSize) {
+        best.buffer = await readShard(best.shard, entry.position);
+        best.next = 0;
+      }
+    }
   } finally {
     snapshot.end();
   }
