@@ -1,9 +1,9 @@
-import { Account, emptyAccount } from '../ledger/core/account';
+import type { BalanceReport } from '../app/ledger';
 import { formatUsd } from '../ledger/core/money';
-import { ConnectionFlags, openStore, resolveSettings } from './context';
-import { CliError, EXIT, ExitCode } from './errors';
-import { explainReadError } from './read-errors';
+import { ConnectionFlags, openLedgerFor, resolveSettings } from './context';
+import { EXIT, ExitCode } from './errors';
 import { CliIo, renderTable, writeLine } from './io';
+import { explainReadError } from './read-errors';
 
 export interface BalanceFlags extends ConnectionFlags {
   readonly json?: boolean;
@@ -15,64 +15,36 @@ export interface BalanceFlags extends ConnectionFlags {
   readonly stale?: boolean;
 }
 
-/** The stable `balance --json` shape: money as decimal strings of micro-dollars. */
-export function balanceJson(account: Account): Record<string, string | number> {
-  return {
-    userId: account.userId,
-    balanceMicroUsd: account.balanceMicroUsd.toString(),
-    depositsMicroUsd: account.depositsMicroUsd.toString(),
-    bonusesMicroUsd: account.bonusesMicroUsd.toString(),
-    chargesMicroUsd: account.chargesMicroUsd.toString(),
-    pendingMicroUsd: account.pendingMicroUsd.toString(),
-    adjustmentsMicroUsd: account.adjustmentsMicroUsd.toString(),
-    openInvoicesMicroUsd: account.openInvoicesMicroUsd.toString(),
-    version: account.version,
-  };
-}
-
-/**
- * Now: reads the write-side account row, which is committed in the same transaction as the
- * events that changed it, so a strong read reflects every `submit` that returned before.
- * --at and --as-of read the balances projection (its history of the account), caught up
- * first unless --stale: they look at one account's rows, never the whole log.
- */
+/** `balance USER`: Ledger.balance, as JSON or as a table for people. */
 export async function balance(io: CliIo, userId: string, flags: BalanceFlags): Promise<ExitCode> {
-  if (flags.at !== undefined && flags.asOf !== undefined) throw new CliError('give --at (commit time) or --as-of (business time), not both', EXIT.invalid);
-  const store = openStore(io, flags);
-  let account: Account;
-  let heading = `user ${userId}`;
+  const ledger = openLedgerFor(io, flags);
+  let report: BalanceReport;
   try {
-    if (flags.at === undefined && flags.asOf === undefined) {
-      account = (await store.readAccount(userId)) ?? emptyAccount(userId);
-    } else {
-      const { parseAsOf, parseCommitTime, readBalanceAt, readBalanceAsOf } = await import('../projections/spanner/books');
-      const { runProjector } = await import('../projections/spanner/runtime');
-      const at = flags.at === undefined ? undefined : parseCommitTime(flags.at);
-      const asOf = flags.asOf === undefined ? undefined : parseAsOf(flags.asOf);
-      if (!flags.stale) await runProjector(store.connection, store, { projections: ['balances'] });
-      const then = at !== undefined ? await readBalanceAt(store.connection, store, userId, at) : await readBalanceAsOf(store.connection, userId, asOf!);
-      account = then.account;
-      heading = at !== undefined ? `user ${userId}, as the ledger had it at ${at}` : `user ${userId}, as of business time ${asOf} (the log up to ${then.cut ?? 'its start'})`;
-    }
+    report = await ledger.balance(userId, { at: flags.at, asOf: flags.asOf, stale: flags.stale });
   } catch (error) {
-    throw explainReadError(error, resolveSettings(io, flags));
+    throw explainReadError(error, resolveSettings(io, flags), io);
   } finally {
-    await store.close();
+    await ledger.close();
   }
   if (flags.json) {
-    writeLine(io.stdout, JSON.stringify(balanceJson(account)));
+    writeLine(io.stdout, JSON.stringify(report));
     return EXIT.ok;
   }
-  const rows: [string, bigint][] = [
-    ['available balance', account.balanceMicroUsd],
-    ['deposits', account.depositsMicroUsd],
-    ['bonuses', account.bonusesMicroUsd],
-    ['charges', -account.chargesMicroUsd],
-    ['pending charges', -account.pendingMicroUsd],
-    ['adjustments', account.adjustmentsMicroUsd],
-    ['still due on open invoices', account.openInvoicesMicroUsd],
+  const heading = flags.at !== undefined ? `user ${userId}, as the ledger had it at ${flags.at}` : flags.asOf !== undefined ? `user ${userId}, as of business time ${flags.asOf}` : `user ${userId}`;
+  if (!report.exists) {
+    writeLine(io.stdout, `${heading}: no account exists (no event names this user${flags.at !== undefined || flags.asOf !== undefined ? ' by then' : ''})`);
+    return EXIT.ok;
+  }
+  const rows: [string, string][] = [
+    ['available balance', report.balanceMicroUsd],
+    ['deposits', report.depositsMicroUsd],
+    ['bonuses', report.bonusesMicroUsd],
+    ['charges', report.chargesMicroUsd],
+    ['pending charges', report.pendingMicroUsd],
+    ['adjustments', report.adjustmentsMicroUsd],
+    ['still due on open invoices', report.openInvoicesMicroUsd],
   ];
   writeLine(io.stdout, heading);
-  writeLine(io.stdout, renderTable(['', 'USD'], rows.map(([label, amount]) => [label, formatUsd(amount)]), new Set([1])));
+  writeLine(io.stdout, renderTable(['', 'USD'], rows.map(([label, amount]) => [label, formatUsd(BigInt(amount))]), new Set([1])));
   return EXIT.ok;
 }

@@ -33,7 +33,7 @@ Examples:
     .description('Check the whole ledger at one read timestamp: postings, books, accounts, views and the hash chains')
     .option('--at <commitTimestamp>', 'audit the database as it was then (within its version retention, 1 h by default)')
     .option('--json', 'print ONE JSON object: {"ok","findings":[{"check","eventId"?,"streamId"?,"detail"}],...}')
-    .option('--limit <n>', 'report at most N findings (default 1000; all are counted)', positiveInteger('--limit', 1_000_000), 1000)
+    .option('--limit <n>', 'report at most N findings (all are counted)', positiveInteger('--limit', 1_000_000), 1000)
     .addHelpText(
       'after',
       `

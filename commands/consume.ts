@@ -1,8 +1,8 @@
 import type { ConsumeSummary } from '../ledger/kafka/consumer';
-import { balanceThresholdsFromEnv, bonusRateFromEnv } from './config';
-import { ConnectionFlags, explainSpannerError, openConnection, resolveSettings } from './context';
+import { cliLedgerSettings, ConnectionFlags, explainSpannerError, openConnection, resolveSettings, targetFlags } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
-import { CliIo, writeLine } from './io';
+import { CliIo, count, writeLine } from './io';
+import { stopOnSignals } from './signals';
 import type { KafkaSettings } from '../ledger/kafka/client';
 import type { ObservabilitySession } from '../ledger/observability/session';
 
@@ -52,20 +52,20 @@ export interface ConsumeFlags extends ConnectionFlags, ObservabilityFlags {
 
 export function renderConsumeSummary(summary: ConsumeSummary): string {
   return (
-    `consumed ${summary.messages} messages from ${summary.topic} (group ${summary.group}): ` +
+    `consumed ${count(summary.messages, 'message')} from ${summary.topic} (group ${summary.group}): ` +
     `${summary.accepted} accepted, ${summary.duplicate} duplicate, ${summary.rejected} rejected, ` +
     `${summary.invalid} invalid (dead-lettered), ${summary.skipped} skipped (already applied)` +
     `${summary.lost > 0 ? `, ${summary.lost} lost to retention before they were applied` : ''}` +
-    `${summary.outcomesSent > 0 ? `, ${summary.outcomesSent} outcome(s) sent` : ''}; ` +
-    `${summary.events} events in ${summary.transactions} transactions, ${summary.seconds.toFixed(1)} s, stopped by ${summary.stoppedBy}`
+    `${summary.outcomesSent > 0 ? `, ${count(summary.outcomesSent, 'outcome')} sent` : ''}; ` +
+    `${count(summary.events, 'event')} in ${count(summary.transactions, 'transaction')}, ${summary.seconds.toFixed(1)} s, stopped by ${summary.stoppedBy}`
   );
 }
 
 export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode> {
-  const bonusRateBps = bonusRateFromEnv(io.env);
-  const balanceThresholdsMicroUsd = balanceThresholdsFromEnv(io.env);
+  const { bonusRateBps, balanceThresholdsMicroUsd } = cliLedgerSettings(io, flags);
   const settings = await kafkaSettings(io);
   if (flags.topic.trim() === '') throw new CliError('--topic must not be empty', EXIT.invalid);
+  await kafkaPreflight(settings);
   const { createKafka } = await import('../ledger/kafka/client');
   const { consumeCommands, checkTopics, ConsumeSettingsError } = await import('../ledger/kafka/consumer');
   try {
@@ -133,26 +133,35 @@ export async function explainRelayError(error: unknown, io: CliIo, flags: Connec
   const { DeadLetterSendError } = await import('../ledger/kafka/dead-letters');
   const { OutcomeSendError } = await import('../ledger/kafka/outcomes');
   if (error instanceof DifferentLogError) {
-    return new CliError(error.message, EXIT.failure, `if that log is the one to apply (the topic was recreated on purpose), start the partition afresh: ${withFlags(error.resetCommand, flags)}`);
+    return new CliError(error.message, EXIT.failure, `if that log is the one to apply (the topic was recreated on purpose), start the partition afresh: ${error.resetCommand}${targetFlags(resolveSettings(io, flags))}`);
   }
   if (error instanceof DeadLetterSendError || error instanceof OutcomeSendError) {
     return new CliError(error.message, EXIT.failure, 'nothing after the failed send was applied; fix the topic and run consume again');
   }
   if (isKafkaError(error)) return new CliError(`kafka ${settings.brokers.join(',')}: ${(error as Error).message}`, EXIT.failure, 'is the broker reachable? check KAFKA_BROKERS');
-  return explainSpannerError(error, resolveSettings(io, flags));
-}
-
-/** A suggested command with the connection flags the user gave, so it acts on the same database. */
-export function withFlags(command: string, flags: ConnectionFlags): string {
-  const parts = [command];
-  if (flags.project) parts.push(`--project ${flags.project}`);
-  if (flags.instance) parts.push(`--instance ${flags.instance}`);
-  if (flags.database) parts.push(`--database ${flags.database}`);
-  return parts.join(' ');
+  return explainSpannerError(error, resolveSettings(io, flags), io);
 }
 
 export function isKafkaError(error: unknown): boolean {
   return (error instanceof Error && error.name === 'BrokerSilenceError') || (error instanceof Error && /^KafkaJS/.test(error.name));
+}
+
+/**
+ * Fails within seconds when no broker of KAFKA_BROKERS accepts a connection at all: kafkajs
+ * would retry its first connection for half a minute before saying so. (A broker that goes
+ * away later is an outage, for the running command to ride out.)
+ */
+export async function kafkaPreflight(settings: KafkaSettings): Promise<void> {
+  const { canConnect } = await import('../emulator/process');
+  const answers = await Promise.all(
+    settings.brokers.map((broker) => {
+      const separator = broker.lastIndexOf(':');
+      return canConnect(broker.slice(0, separator), Number(broker.slice(separator + 1)), 3_000);
+    }),
+  );
+  if (!answers.includes(true)) {
+    throw new CliError(`no Kafka broker accepts connections at ${settings.brokers.join(',')} (KAFKA_BROKERS)`, EXIT.failure, 'is the broker running? `spanledger dev up` starts a local one; check KAFKA_BROKERS');
+  }
 }
 
 /** Kafka settings from the environment; a bad or missing setting is exit code 2. */
@@ -179,23 +188,3 @@ async function devBrokers(io: CliIo): Promise<string | undefined> {
   }
 }
 
-/**
- * SIGTERM/SIGINT abort the signal (graceful stop: the batch in flight commits, then the
- * member leaves the group); a second signal exits at once, like an unhandled one would.
- */
-export function stopOnSignals(): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const onSignal = (name: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(name === 'SIGINT' ? 130 : 143);
-    controller.abort();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  return {
-    signal: controller.signal,
-    dispose() {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    },
-  };
-}

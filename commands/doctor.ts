@@ -6,9 +6,9 @@ import type { SpannerConnection } from '../ledger/spanner/connection';
 import type { SpannerLedgerStore } from '../ledger/spanner/store';
 import { PROJECTION_NAMES } from '../projections/core/projection';
 import { kafkaSettings } from './consume';
-import { ConnectionFlags, openConnection, resolveSettings } from './context';
+import { ConnectionFlags, openConnection, resolveSettings, targetFlags } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
-import { CliIo, renderTable, writeLine } from './io';
+import { CliIo, writeLine } from './io';
 
 /**
  * `spanledger doctor`: what is wrong with this installation, and what to do about it.
@@ -62,7 +62,7 @@ const warn = (name: string, detail: string, hint: string): CheckResult => ({ nam
 const fail = (name: string, detail: string, hint: string): CheckResult => ({ name, status: 'fail', detail, hint });
 const skipped = (name: string, because: string): CheckResult => warn(name, `not checked: ${because}`, 'fix the failed check above first');
 
-const MIGRATE_HINT = 'run `spanledger db migrate`';
+
 
 export async function runDoctor(io: CliIo, flags: DoctorFlags): Promise<DoctorReport> {
   const timeoutMs = flags.timeoutMs ?? 10_000;
@@ -70,6 +70,9 @@ export async function runDoctor(io: CliIo, flags: DoctorFlags): Promise<DoctorRe
   const settings = resolveSettings(io, flags);
   const target = settings.emulatorHost ? `emulator ${settings.emulatorHost}` : 'Cloud Spanner';
   const dbPath = `${settings.projectId}/${settings.instanceId}/${settings.databaseId}`;
+  // Hints repeat the flags that name this target, so following one acts on the same database.
+  const again = targetFlags(settings);
+  const MIGRATE_HINT = `run \`spanledger db migrate${again}\``;
 
   const spannerChecks = ['spanner.reachable', 'spanner.instance', 'spanner.database', 'schema.version', ...PROJECTION_NAMES.map((name) => `projections.${name}`), 'views.accounts', 'kafka.inbox', 'kafka.publishers'];
   let connection: SpannerConnection | undefined;
@@ -120,17 +123,17 @@ export async function runDoctor(io: CliIo, flags: DoctorFlags): Promise<DoctorRe
   }
 
   if (!blocked && connection) {
-    const { schemaVersionOf } = await import('../ledger/spanner/migrate');
-    const { LATEST_SCHEMA_VERSION, MIGRATIONS } = await import('../app/schema');
+    const { schemaStateOf } = await import('../ledger/spanner/migrate');
+    const { MIGRATIONS } = await import('../app/schema');
     try {
-      const version = await withTimeout(schemaVersionOf(connection), timeoutMs, 'schema version');
-      if (version === LATEST_SCHEMA_VERSION) checks.push(ok('schema.version', `schema version ${version} (latest, ${MIGRATIONS.length} migrations)`));
-      else if (version < LATEST_SCHEMA_VERSION) {
-        const pending = MIGRATIONS.filter((migration) => migration.version > version).map((migration) => migration.version);
-        checks.push(fail('schema.version', `schema version ${version}, latest is ${LATEST_SCHEMA_VERSION} (pending: ${pending.join(', ')})`, MIGRATE_HINT));
+      const state = await withTimeout(schemaStateOf(connection, MIGRATIONS), timeoutMs, 'schema version');
+      if (state.pending.length > 0) {
+        checks.push(fail('schema.version', `${state.applied.length} of ${MIGRATIONS.length} migrations applied (pending: ${state.pending.join(', ')})`, MIGRATE_HINT));
         skipRest('schema not current');
+      } else if (state.unknown.length > 0) {
+        checks.push(warn('schema.version', `the database has migrations this spanledger does not know (${state.unknown.join(', ')}): a newer version migrated it`, 'upgrade spanledger to the version that migrated this database'));
       } else {
-        checks.push(warn('schema.version', `schema version ${version} is newer than this spanledger knows (${LATEST_SCHEMA_VERSION})`, 'upgrade spanledger to the version that migrated this database'));
+        checks.push(ok('schema.version', `all ${MIGRATIONS.length} migrations applied`));
       }
     } catch (error) {
       checks.push(fail('schema.version', firstLine(error), MIGRATE_HINT));
@@ -141,8 +144,9 @@ export async function runDoctor(io: CliIo, flags: DoctorFlags): Promise<DoctorRe
   if (!blocked && connection) {
     const { SpannerLedgerStore } = await import('../ledger/spanner/store');
     store = new SpannerLedgerStore(connection);
-    checks.push(...(await projectionChecks(connection, store, timeoutMs)));
-    checks.push(await viewsCheck(connection, checks, timeoutMs));
+    const projections = await projectionChecks(connection, store, timeoutMs);
+    checks.push(...projections.results);
+    checks.push(await viewsCheck(connection, projections.balancesCaughtUp, timeoutMs));
   }
 
   // Kafka: only when configured (KAFKA_BROKERS, or the broker `dev up` started).
@@ -158,31 +162,43 @@ export async function runDoctor(io: CliIo, flags: DoctorFlags): Promise<DoctorRe
   return { ok: checks.every((check) => check.status !== 'fail'), checks };
 }
 
-async function projectionChecks(connection: SpannerConnection, store: SpannerLedgerStore, timeoutMs: number): Promise<CheckResult[]> {
+/**
+ * Per projection: a generation behind the log is normal when no projector follows it (every
+ * read catches its view up first), so that is ok, said as such; behind while a projector holds
+ * the lease, or a rebuild left half-way, is a warning.
+ */
+async function projectionChecks(connection: SpannerConnection, store: SpannerLedgerStore, timeoutMs: number): Promise<{ results: CheckResult[]; balancesCaughtUp: boolean }> {
+  const again = targetFlags(connection.settings);
   const { projectionStatus } = await import('../projections/spanner/operations');
   const { PROJECTION_NAMES } = await import('../projections/core');
   try {
     const [statuses, head] = await withTimeout(Promise.all([projectionStatus(connection, store, LAG_CAP), store.readAll(null, 1)]), timeoutMs, 'projection status');
     const logEmpty = head.events.length === 0;
-    return statuses.map((status) => {
+    const balancesCaughtUp = statuses.some((status) => status.projection === 'balances' && status.generation !== null && status.lag === 0);
+    const results = statuses.map((status) => {
       const name = `projections.${status.projection}`;
       const lag = status.lagIsLowerBound ? `>=${status.lag}` : String(status.lag);
       if (status.generation === null) {
         return logEmpty
           ? ok(name, 'no generation yet and the log is empty (created on the first run)')
-          : warn(name, `no active generation; ${lag} event(s) not projected`, 'run `spanledger projections run` (or keep `spanledger projections run --follow` running)');
+          : warn(name, `no active generation; ${lag} event(s) not projected`, `run \`spanledger projections run${again}\` (or keep \`spanledger projections run --follow${again}\` running)`);
       }
       const building = status.building.length > 0 ? `; building generation(s) ${status.building.join(',')}` : '';
+      if (status.lag > 0 && status.leaseOwner === null && !building) {
+        return ok(name, `generation ${status.generation}: ${lag} event(s) not projected yet, as expected with no projector following the log (reads catch their views up first; \`projections run --follow\` keeps them current)`);
+      }
       if (status.lag > 0) {
-        return warn(name, `generation ${status.generation} is ${lag} event(s) behind the log (${status.eventsApplied} applied)${building}`, 'run `spanledger projections run`, or keep `spanledger projections run --follow` running');
+        return warn(name, `generation ${status.generation} is ${lag} event(s) behind the log (${status.eventsApplied} applied)${building}`, `run \`spanledger projections run${again}\`, or keep \`spanledger projections run --follow${again}\` running`);
       }
       if (building) {
-        return warn(name, `generation ${status.generation} caught up${building}`, 'a rebuild is running or was interrupted: let it finish, or run `spanledger projections rebuild` again');
+        return warn(name, `generation ${status.generation} caught up${building}`, `a rebuild is running or was interrupted: let it finish, or run \`spanledger projections rebuild${again}\` again`);
       }
       return ok(name, `generation ${status.generation} caught up (${status.eventsApplied} applied)`);
     });
+    return { results, balancesCaughtUp };
   } catch (error) {
-    return PROJECTION_NAMES.map((projection) => fail(`projections.${projection}`, firstLine(error), 'run `spanledger projections rebuild` if the status tables are damaged; `spanledger projections status` shows more'));
+    const results = PROJECTION_NAMES.map((projection) => fail(`projections.${projection}`, firstLine(error), `run \`spanledger projections rebuild${again}\` if the status tables are damaged; \`spanledger projections status${again}\` shows more`));
+    return { results, balancesCaughtUp: false };
   }
 }
 
@@ -192,10 +208,10 @@ async function projectionChecks(connection: SpannerConnection, store: SpannerLed
  * the balances projection is caught up; a mismatch can also be a write that landed just
  * now, so it is a warning that points at `projections verify`.
  */
-async function viewsCheck(connection: SpannerConnection, checks: readonly CheckResult[], timeoutMs: number): Promise<CheckResult> {
+async function viewsCheck(connection: SpannerConnection, balancesCaughtUp: boolean, timeoutMs: number): Promise<CheckResult> {
+  const again = targetFlags(connection.settings);
   const name = 'views.accounts';
-  const balances = checks.find((check) => check.name === 'projections.balances');
-  if (!balances || balances.status !== 'ok') return warn(name, 'not compared: the balances view is not caught up', 'catch the views up first (`spanledger projections run`)');
+  if (!balancesCaughtUp) return ok(name, `not compared: the balances view has not applied the latest events yet (\`spanledger projections run${again}\`, then doctor, compares them)`);
   try {
     const [snapshot] = await connection.database.getSnapshot({ strong: true });
     try {
@@ -220,12 +236,12 @@ async function viewsCheck(connection: SpannerConnection, checks: readonly CheckR
       const accountsSum = text(row.AccountsSum);
       const viewSum = text(row.ViewSum);
       if (accounts === viewRows && accountsSum === viewSum) return ok(name, `${accounts} account(s), balances sum to ${accountsSum} micro-USD in both`);
-      return warn(name, `Accounts: ${accounts} row(s), sum ${accountsSum}; balance view: ${viewRows} row(s), sum ${viewSum}`, 'run `spanledger projections verify` (a write that just landed also explains it)');
+      return warn(name, `Accounts: ${accounts} row(s), sum ${accountsSum}; balance view: ${viewRows} row(s), sum ${viewSum}`, `run \`spanledger projections verify${again}\` (a write that just landed also explains it)`);
     } finally {
       snapshot.end();
     }
   } catch (error) {
-    return warn(name, `not compared: ${firstLine(error)}`, 'run `spanledger projections verify`');
+    return warn(name, `not compared: ${firstLine(error)}`, `run \`spanledger projections verify${again}\``);
   }
 }
 
@@ -276,6 +292,8 @@ async function kafkaCheck(io: CliIo, timeoutMs: number): Promise<{ result: Check
 
 /** Inbox (consumed offsets) and publisher checkpoints: a summary, with lag where it can be known. */
 async function relayChecks(connection: SpannerConnection, store: SpannerLedgerStore, admin: Admin | undefined, timeoutMs: number): Promise<CheckResult[]> {
+  const again = targetFlags(connection.settings);
+  const MIGRATE_HINT = `run \`spanledger db migrate${again}\``;
   const out: CheckResult[] = [];
   try {
     const [rows] = await withTimeout(
@@ -331,13 +349,13 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
           fail(
             'kafka.inbox',
             `${otherLog.detail}: not the log the inbox of group ${otherLog.group} was written from (recreated topic or another cluster); ${detail}`,
-            `if the new log is the one to apply: \`spanledger inbox reset --group ${otherLog.group} --topic ${otherLog.topic} --partition ${otherLog.partition}\``,
+            `if the new log is the one to apply: \`spanledger inbox reset --group ${otherLog.group} --topic ${otherLog.topic} --partition ${otherLog.partition}${again}\``,
           ),
         );
       } else {
         out.push(
           behind
-            ? warn('kafka.inbox', detail, `a consumer is behind (or stopped): run \`spanledger consume --topic ${behind.topic} --group ${behind.group}\``)
+            ? warn('kafka.inbox', detail, `a consumer is behind (or stopped): run \`spanledger consume --topic ${behind.topic} --group ${behind.group}${again}\``)
             : ok('kafka.inbox', detail),
         );
       }
@@ -381,9 +399,9 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
       }
       const detail = parts.join('; ');
       if (shrunk) {
-        out.push(fail('kafka.publishers', `${shrunk.topic} lost what publisher ${shrunk.publisher} sent (${shrunk.detail}): recreated or truncated; ${detail}`, `publish the history again: \`spanledger publish --topic ${shrunk.topic} --name ${shrunk.publisher} --from-start\``));
+        out.push(fail('kafka.publishers', `${shrunk.topic} lost what publisher ${shrunk.publisher} sent (${shrunk.detail}): recreated or truncated; ${detail}`, `publish the history again: \`spanledger publish --topic ${shrunk.topic} --name ${shrunk.publisher} --from-start${again}\``));
       } else {
-        out.push(behind ? warn('kafka.publishers', detail, `run \`spanledger publish --topic ${behind.topic} --name ${behind.publisher}\``) : ok('kafka.publishers', detail));
+        out.push(behind ? warn('kafka.publishers', detail, `run \`spanledger publish --topic ${behind.topic} --name ${behind.publisher}${again}\``) : ok('kafka.publishers', detail));
       }
     }
   } catch (error) {
@@ -392,17 +410,47 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
   return out;
 }
 
-export function renderDoctor(report: DoctorReport): string {
-  const table = renderTable(
-    ['CHECK', 'STATUS', 'DETAIL', 'WHAT TO DO'],
-    report.checks.map((check) => [check.name, check.status.toUpperCase(), check.detail, check.hint || '-']),
-  );
+/** Words of `text` in lines of at most `width` characters (a longer word gets a line of its own). */
+export function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines.length > 0 ? lines : [''];
+}
+
+/**
+ * One check per block, its detail and what to do wrapped to the terminal's width (COLUMNS,
+ * else 100), so the report reads in any terminal rather than as one 250-column table.
+ */
+export function renderDoctor(report: DoctorReport, width = 100): string {
+  const nameWidth = Math.max(...report.checks.map((check) => check.name.length));
+  const indent = 6 + nameWidth + 2;
+  const textWidth = Math.max(30, width - indent);
+  const lines: string[] = [];
+  for (const check of report.checks) {
+    const detail = wrapText(check.detail, textWidth);
+    lines.push(`${check.status.toUpperCase().padEnd(6)}${check.name.padEnd(nameWidth + 2)}${detail[0]}`);
+    for (const more of detail.slice(1)) lines.push(`${' '.repeat(indent)}${more}`);
+    if (check.hint) for (const [index, hint] of wrapText(`→ ${check.hint}`, textWidth).entries()) lines.push(`${' '.repeat(indent)}${index === 0 ? '' : '  '}${hint}`);
+  }
   const count = (status: CheckStatus) => report.checks.filter((check) => check.status === status).length;
-  return `${table}\n\n${report.ok ? 'OK' : 'FAILED'}: ${count('ok')} ok, ${count('warn')} warning(s), ${count('fail')} failed`;
+  return `${lines.join('\n')}\n\n${report.ok ? 'OK' : 'FAILED'}: ${count('ok')} ok, ${count('warn')} warning(s), ${count('fail')} failed`;
+}
+
+/** The width to wrap to: the terminal's, else COLUMNS, else 100. */
+function outputWidth(io: CliIo): number {
+  const columns = (io.stdout as { columns?: number }).columns ?? Number(io.env.COLUMNS);
+  return Number.isInteger(columns) && columns >= 40 ? columns : 100;
 }
 
 export async function doctor(io: CliIo, flags: DoctorFlags): Promise<ExitCode> {
   const report = await runDoctor(io, flags);
-  writeLine(io.stdout, flags.json ? JSON.stringify(report) : renderDoctor(report));
+  writeLine(io.stdout, flags.json ? JSON.stringify(report) : renderDoctor(report, outputWidth(io)));
   return report.ok ? EXIT.ok : EXIT.failure;
 }

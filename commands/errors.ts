@@ -11,6 +11,9 @@ export const EXIT = {
   rejected: 3,
   /** verify or audit found differences: views against the log, broken books or hash chains. */
   mismatch: 5,
+  /** Stopped by SIGINT (128 + 2) or SIGTERM (128 + 15) before the end of its input. */
+  interrupted: 130,
+  terminated: 143,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -21,7 +24,8 @@ Exit codes:
   1  infrastructure failure (Spanner/Kafka unreachable, fault); message on stderr
   2  invalid input (a line that is not a valid command, a bad flag or setting)
   3  a command was rejected or conflicted (INSUFFICIENT_FUNDS, IDEMPOTENCY_CONFLICT, ...)
-  5  projections verify or audit found differences (views, books, hash chains)`;
+  5  projections verify or audit found differences (views, books, hash chains)
+  130/143  stopped by SIGINT/SIGTERM (submit: before its next chunk of lines; says how far it got)`;
 
 /** An error the CLI reports as one line on stderr with a chosen exit code (no stack). */
 export class CliError extends Error {

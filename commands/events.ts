@@ -10,8 +10,11 @@ import { CliError, EXIT, ExitCode } from './errors';
 import { ChainCheck, exportLine, ImportedEvent, inboxLine, parseExportLine, parseInboxLine } from './export-file';
 import { CliIo, writeLine } from './io';
 
-async function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
-  if (!stream.write(text)) await once(stream, 'drain');
+/** Writes with back-pressure; false once the stream is closed (a reader that went away). */
+async function write(stream: NodeJS.WritableStream, text: string): Promise<boolean> {
+  if ((stream as { destroyed?: boolean }).destroyed) return false;
+  if (!stream.write(text)) await Promise.race([once(stream, 'drain'), once(stream, 'close')]);
+  return !(stream as { destroyed?: boolean }).destroyed;
 }
 
 /** `events export [FILE]`: every event at one read timestamp, in the global order. */
@@ -38,7 +41,8 @@ export async function eventsExport(io: CliIo, file: string | undefined, flags: C
       if (page.events.length === 0) break;
       let chunk = '';
       for (const event of page.events) chunk += `${exportLine(event)}\n`;
-      await write(output, chunk);
+      // Nobody reads any more (`events export | head`): stop reading the log.
+      if (!(await write(output, chunk))) break;
       count += page.events.length;
       position = page.position;
     }

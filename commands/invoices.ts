@@ -1,8 +1,10 @@
+import type { InvoicesReport } from '../app/ledger';
 import { formatUsd } from '../ledger/core/money';
-import { invoiceJson, InvoiceStatus } from '../projections/core';
-import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
+import { InvoiceStatus } from '../projections/core';
+import { ConnectionFlags, openLedgerFor, resolveSettings } from './context';
 import { EXIT, ExitCode } from './errors';
-import { CliIo, renderTable, writeLine } from './io';
+import { CliIo, count, renderTable, writeLine } from './io';
+import { explainReadError } from './read-errors';
 
 export interface InvoicesFlags extends ConnectionFlags {
   readonly json?: boolean;
@@ -11,37 +13,31 @@ export interface InvoicesFlags extends ConnectionFlags {
 }
 
 /**
- * A user's invoices from the invoices view, oldest first. Unless --stale, the view is caught
- * up first (read-your-writes): every payment committed before the command started is listed.
+ * A user's invoices from the invoices view, oldest first (Ledger.invoices). Unless --stale,
+ * the view is caught up first (read-your-writes): every payment committed before is listed.
  */
 export async function invoices(io: CliIo, userId: string, flags: InvoicesFlags): Promise<ExitCode> {
-  const { runProjector } = await import('../projections/spanner/runtime');
-  const { readInvoices } = await import('../projections/spanner/operations');
-  const store = openStore(io, flags);
-  let page;
+  const ledger = openLedgerFor(io, flags);
+  let report: InvoicesReport;
   try {
-    if (!flags.stale) await runProjector(store.connection, store, { projections: ['invoices'] });
-    page = await readInvoices(store.connection, userId, flags.status);
+    report = await ledger.invoices(userId, { status: flags.status, stale: flags.stale });
   } catch (error) {
-    throw explainSpannerError(error, resolveSettings(io, flags));
+    throw explainReadError(error, resolveSettings(io, flags), io);
   } finally {
-    await store.close();
+    await ledger.close();
   }
   if (flags.json) {
-    writeLine(io.stdout, JSON.stringify({ userId, invoices: page.rows.map(invoiceJson) }));
+    writeLine(io.stdout, JSON.stringify(report));
     return EXIT.ok;
   }
-  const count = page.rows.length;
-  writeLine(io.stdout, `user ${userId}: ${count} invoice${count === 1 ? '' : 's'}${flags.status ? ` (${flags.status})` : ''}, oldest first`);
-  if (count > 0) {
+  const rows = report.invoices as { openedAt: string; invoiceId: string; status: string; amountMicroUsd: string; paidMicroUsd: string; remainingMicroUsd: string; payments: unknown[] }[];
+  writeLine(io.stdout, `user ${userId}: ${count(rows.length, 'invoice')}${flags.status ? ` (${flags.status})` : ''}, oldest first`);
+  if (rows.length > 0) {
     writeLine(
       io.stdout,
       renderTable(
         ['OPENED AT', 'INVOICE', 'STATUS', 'AMOUNT', 'PAID', 'STILL DUE', 'PAYMENTS'],
-        page.rows.map((row) => {
-          const json = invoiceJson(row) as { remainingMicroUsd: string };
-          return [row.openedAt, row.invoiceId, row.status, formatUsd(row.amountMicroUsd), formatUsd(row.paidMicroUsd), formatUsd(BigInt(json.remainingMicroUsd)), String(row.payments.length)];
-        }),
+        rows.map((row) => [row.openedAt, row.invoiceId, row.status, formatUsd(BigInt(row.amountMicroUsd)), formatUsd(BigInt(row.paidMicroUsd)), formatUsd(BigInt(row.remainingMicroUsd)), String(row.payments.length)]),
         new Set([3, 4, 5, 6]),
       ),
     );

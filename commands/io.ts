@@ -22,7 +22,14 @@ export function processIo(): CliIo {
   };
 }
 
+/** "1 event", "2 events": counts in messages for people. */
+export function count(n: number | bigint, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 || n === 1n ? noun : plural}`;
+}
+
+/** Writes one line; nothing once the stream is closed (a reader that went away, e.g. `| head`). */
 export function writeLine(stream: NodeJS.WritableStream, line: string): void {
+  if ((stream as { destroyed?: boolean }).destroyed) return;
   stream.write(`${line}\n`);
 }
 

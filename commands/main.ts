@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command as Program, CommanderError, Option } from 'commander';
+import { Argument, Command as Program, CommanderError, Option } from 'commander';
 import { CliError, EXIT, EXIT_CODES_HELP, ExitCode } from './errors';
 import { CliIo, processIo, writeLine } from './io';
 import { registerBooksCommands } from './books-commands';
@@ -58,13 +58,18 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
   withConnection(program.command('submit'))
     .description('Apply payment commands from JSON Lines (a file, or stdin when FILE is - or missing)')
     .argument('[file]', 'JSON Lines file of commands; - or missing reads stdin')
-    .option('--batch-size <n>', 'commands per Spanner transaction (group commit)', positiveInteger('--batch-size', 100))
+    .option('--batch-size <n>', 'commands per Spanner transaction (group commit; at most 100, the default)', positiveInteger('--batch-size', 100))
+    .option('--dry-run', 'decide every line against the current state in one transaction that is rolled back: the same outcomes, marked "dryRun":true, nothing written')
+    .option('--json', 'accepted for uniformity: submit always prints JSON lines')
     .addHelpText(
       'after',
       `
 Prints one JSON line per non-empty input line, in input order:
   {"line":N,"status":"accepted"|"duplicate"|"rejected"|"invalid","eventIds":[...],"code":"...","message":"..."}
 Exit code: 2 if any line is invalid, else 3 if any was rejected, else 0; 1 on infrastructure failure.
+Every line is applied even when stdout closes early (\`| head\`): only the output is dropped.
+SIGINT/SIGTERM stop it before its next chunk of 1,000 lines (exit 130/143): stderr says up to
+which input line commands were decided; nothing after that line was applied.
 
 Examples:
   $ spanledger submit payments.jsonl
@@ -94,6 +99,33 @@ Examples:
   $ spanledger balance 3f1c0a2e-user --as-of 2026-02-28T23:59:59Z`,
     )
     .action(run(async () => (await import('./balance')).balance as Action));
+
+  withConnection(program.command('users'))
+    .description('List the accounts with their balances, by user ID, a page at a time')
+    .option('--prefix <prefix>', 'only users whose ID starts with this')
+    .option('--limit <n>', 'at most N users per page', positiveInteger('--limit', 10_000), 100)
+    .option('--after <cursor>', 'the page after this cursor (the "next" a previous page printed)')
+    .option('--json', 'print ONE JSON object: {"users":[{"userId","balanceMicroUsd",...}],"next"?}')
+    .addHelpText('after', '\nEach user has the fields of `balance --json`. "next" is present when more users follow.\n\nExamples:\n  $ spanledger users --prefix acme- --limit 50\n  $ spanledger users --json --after dXNlci0wNDk')
+    .action(run(async () => (await import('./users')).users as Action));
+
+  program
+    .command('schema')
+    .description('Print the JSON Schema (draft 2020-12) of the commands or the events, for producers and consumers in other languages')
+    .addArgument(new Argument('<kind>', 'which wire format').choices(['commands', 'events']))
+    .option('--out <file>', 'write it to this file instead of stdout')
+    .addHelpText(
+      'after',
+      `
+Generated from the zod schemas the ledger validates with. JSON Schema cannot say everything
+the ledger checks: duplicate keys, a number's exact text (1.0, 1e3), decimal strings outside
+INT64, calendar validity; the ledger still refuses those (see the README).
+
+Examples:
+  $ spanledger schema commands --out command.schema.json
+  $ spanledger schema events | jq '.oneOf | length'`,
+    )
+    .action(run(async () => (await import('./schema')).schema as Action));
 
   const db = program.command('db').description('Database administration');
   withConnection(db.command('migrate'))
@@ -152,7 +184,8 @@ function addSpannerPreflight(program: Program, io: CliIo): void {
     if (command.options.some((option) => option.long === '--database') && command.name() !== 'up' && command.name() !== 'doctor') {
       command.hook('preAction', async (_self, actionCommand) => {
         const { preflight } = await import('./context');
-        await preflight(io, actionCommand.opts());
+        // `db migrate` creates the database; every other command needs it to exist.
+        await preflight(io, actionCommand.opts(), { createsDatabase: actionCommand.name() === 'migrate' });
       });
     }
     command.commands.forEach(visit);
@@ -195,12 +228,15 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
  * otherwise hold the process open or fail later as an unhandled rejection.
  */
 export function main(argv: readonly string[]): void {
-  // `spanledger ... | head` closes the pipe early: that is the reader's choice, not a failure.
+  // `spanledger ... | head` closes the pipe early: that is the reader's choice. The command
+  // still runs to its end (a submit applies every line, never half a file) and exits with its
+  // usual code; only its output is dropped from then on (writeLine skips a closed stream).
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(EXIT.ok);
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
     throw error;
   });
-  const exit = (code: number) => process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+  const flushed = (stream: NodeJS.WriteStream, then: () => void) => (stream.destroyed ? then() : stream.write('', () => then()));
+  const exit = (code: number) => flushed(process.stdout, () => flushed(process.stderr, () => process.exit(code)));
   runCli(argv.slice(2)).then(exit, (error) => {
     process.stderr.write(`spanledger: ${String(error)}\n`);
     exit(EXIT.failure);

@@ -15,10 +15,16 @@ export function registerProjectionCommands(program: Program, run: Run): void {
   withConnection(program.command('transactions'))
     .description("Show a user's transactions (deposits, bonuses, charges, adjustments), newest first")
     .argument('<userId>', 'the user')
-    .option('--json', 'print ONE JSON object: {"userId","generation","transactions":[{id,userId,type,source,status,amountMicroUsd,description,metadata,occurredAt}]}')
-    .option('--limit <n>', 'at most N transactions (default 100)', positiveInteger('--limit', 10_000), 100)
+    .option('--json', 'print ONE JSON object: {"userId","generation","transactions":[{id,userId,type,source,status,amountMicroUsd,description,metadata,occurredAt}],"next"?}')
+    .option('--limit <n>', 'at most N transactions', positiveInteger('--limit', 10_000), 100)
     .option('--stale', 'read the view as it is, without catching it up first (faster; may miss the latest writes)')
     .option('--as-of <businessTime>', 'only what occurred at or before this business time, each row with the status it had then')
+    .option('--since <businessTime>', 'only rows that occurred at or after this time')
+    .option('--until <businessTime>', 'only rows that occurred before this time')
+    .addOption(new Option('--type <type>', 'only credits or debits').choices(['credit', 'debit']))
+    .addOption(new Option('--source <source>', 'only rows of this source').choices(['ethereum', 'zksync', 'bonus', 'invoice', 'adjustment']))
+    .addOption(new Option('--status <status>', 'only rows with this status (as of --as-of, when given)').choices(['complete', 'pending', 'failed']))
+    .option('--after <cursor>', 'the page after this cursor (the "next" a previous page printed)')
     .addHelpText(
       'after',
       `
@@ -30,6 +36,8 @@ before is always listed (read-your-writes).
 
 --as-of B answers "what is known now about B": rows of events that occurred at or before B,
 whenever they were committed; a charge settled or failed after B shows as pending.
+--since is inclusive, --until exclusive, both on occurredAt. When more rows match than
+--limit, "next" (JSON) or the last line names the cursor for --after.
 
 Examples:
   $ spanledger transactions 3f1c0a2e-user
@@ -62,7 +70,7 @@ Examples:
   withMetrics(withConnection(projections.command('run')))
     .description('Catch the views up with the event log once, or keep following it with --follow')
     .option('--follow', 'keep following the log until SIGINT/SIGTERM (stops after the batch in flight)')
-    .option('--poll-ms <ms>', 'poll interval while following (default 500)', positiveInteger('--poll-ms', 3_600_000), 500)
+    .option('--poll-ms <ms>', 'poll interval while following', positiveInteger('--poll-ms', 3_600_000), 500)
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `\nWith --follow it is a long-running command:${OBSERVABILITY_HELP}\n\nExamples:\n  $ spanledger projections run\n  $ spanledger projections run --follow --poll-ms 200 --metrics-port 9464`)
     .action(run(async () => (await import('./projections')).projectionsRun as Action));
@@ -75,7 +83,7 @@ Examples:
   withConnection(projections.command('verify'))
     .description('Fold the log at one read timestamp and compare it with the views and the Accounts at that timestamp')
     .option('--json', 'print the report as JSON')
-    .option('--limit <n>', 'show at most N differences (default 20)', positiveInteger('--limit', 100_000), 20)
+    .option('--limit <n>', 'show at most N differences', positiveInteger('--limit', 100_000), 20)
     .option('--no-catch-up', 'do not catch the views up first (a lag then shows as "lagging", not as a mismatch)')
     .addHelpText('after', '\nExit code 0 when everything matches, 5 when there are differences.\n\nExamples:\n  $ spanledger projections verify\n  $ spanledger projections verify --json --limit 5')
     .action(run(async () => (await import('./projections')).projectionsVerify as Action));

@@ -2,6 +2,7 @@ import type { GlobalPosition } from '../ledger/core/store';
 import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, renderTable, writeLine } from './io';
+import { stopOnSignals } from './signals';
 import type { ObservabilityFlags } from './consume';
 import type { ObservabilitySession } from '../ledger/observability/session';
 
@@ -76,14 +77,7 @@ export async function projectionsRun(io: CliIo, flags: RunFlags): Promise<ExitCo
   }
   const logger = observability?.logger;
   const metrics = observability?.metrics;
-  let stop = false;
-  const onSignal = () => {
-    stop = true;
-  };
-  if (flags.follow) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
+  const stop = flags.follow ? stopOnSignals() : undefined;
   try {
     const report = await withStore(io, flags, async (store) => {
       const stopLag = observability ? startLagGauge(observability, store, Math.max(200, flags.pollMs ?? 500)) : undefined;
@@ -93,7 +87,7 @@ export async function projectionsRun(io: CliIo, flags: RunFlags): Promise<ExitCo
         return await runProjector(store.connection, store, {
           follow: flags.follow,
           pollMs: flags.pollMs,
-          shouldStop: () => stop,
+          shouldStop: () => stop?.signal.aborted ?? false,
           transactionObserver: metrics?.transactionObserver,
           onChunk: (applied) => {
             metrics?.projectionEventsApplied.inc(applied);
@@ -113,8 +107,7 @@ export async function projectionsRun(io: CliIo, flags: RunFlags): Promise<ExitCo
     else writeLine(io.stdout, `${report.stopped ? 'stopped' : 'caught up'}: applied ${report.applied} event(s) (summed over projections)`);
     return EXIT.ok;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop?.dispose();
     await observability?.close();
   }
 }

@@ -1,8 +1,9 @@
 import type { PublishSummary } from '../ledger/kafka/publisher';
-import { ConnectionFlags, openConnection } from './context';
+import { ConnectionFlags, openConnection, resolveSettings, targetFlags } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
-import { CliIo, writeLine } from './io';
-import { explainRelayError, kafkaSettings, ObservabilityFlags, openCommandObservability, stopOnSignals, withFlags } from './consume';
+import { CliIo, count, writeLine } from './io';
+import { explainRelayError, kafkaPreflight, kafkaSettings, ObservabilityFlags, openCommandObservability } from './consume';
+import { stopOnSignals } from './signals';
 
 export interface PublishFlags extends ConnectionFlags, ObservabilityFlags {
   readonly topic: string;
@@ -16,7 +17,7 @@ export interface PublishFlags extends ConnectionFlags, ObservabilityFlags {
 export function renderPublishSummary(summary: PublishSummary): string {
   const where = summary.position ? `${summary.position.committedAt} ${summary.position.streamId}#${summary.position.streamVersion}` : 'the start';
   return (
-    `published ${summary.published} events to ${summary.topic} in ${summary.batches} batches (publisher ${summary.publisher}, ` +
+    `published ${count(summary.published, 'event')} to ${summary.topic} in ${count(summary.batches, 'batch', 'batches')} (publisher ${summary.publisher}, ` +
     `${summary.publishedTotal} in all, at ${where}); ${summary.seconds.toFixed(1)} s, stopped by ${summary.stoppedBy}`
   );
 }
@@ -24,6 +25,7 @@ export function renderPublishSummary(summary: PublishSummary): string {
 export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode> {
   const settings = await kafkaSettings(io);
   if (flags.topic.trim() === '') throw new CliError('--topic must not be empty', EXIT.invalid);
+  await kafkaPreflight(settings);
   const { createKafka } = await import('../ledger/kafka/client');
   const { publishEvents, CheckpointMoved, PublishTopicShrunk, PublishSendError } = await import('../ledger/kafka/publisher');
   const observability = await openCommandObservability(io, flags, 'publish');
@@ -52,7 +54,7 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
   } catch (error) {
     if (error instanceof CheckpointMoved) throw new CliError(error.message, EXIT.failure, 'run one publisher per --name and topic');
     if (error instanceof PublishTopicShrunk) {
-      throw new CliError(error.message, EXIT.failure, withFlags(`publish the whole history again: spanledger publish --topic ${flags.topic} --name ${flags.name} --from-start`, flags));
+      throw new CliError(error.message, EXIT.failure, `publish the whole history again: spanledger publish --topic ${flags.topic} --name ${flags.name} --from-start${targetFlags(resolveSettings(io, flags))}`);
     }
     if (error instanceof PublishSendError) throw new CliError(error.message, EXIT.failure, 'nothing was checkpointed past the last acknowledged batch; fix the topic and run publish again');
     throw await explainRelayError(error, io, flags, settings);

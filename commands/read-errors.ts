@@ -1,8 +1,10 @@
+import { LedgerInputError } from '../app/errors';
 import { SpannerSettings } from '../ledger/spanner/connection';
 import { CutTimeError, ProjectionBehindError } from '../projections/spanner/books';
 import { ProjectionOutdatedError } from '../projections/spanner/generations';
 import { explainSpannerError } from './context';
 import { CliError, EXIT } from './errors';
+import { CliIo } from './io';
 
 const FAILED_PRECONDITION = 9;
 
@@ -11,9 +13,9 @@ const FAILED_PRECONDITION = 9;
  * bad input (exit 2); a view that is behind or folded by an older fold says what to run;
  * a read timestamp older than Spanner keeps versions says so; the rest as any Spanner error.
  */
-export function explainReadError(error: unknown, settings: SpannerSettings): CliError {
+export function explainReadError(error: unknown, settings: SpannerSettings, io?: CliIo): CliError {
   if (error instanceof CliError) return error;
-  if (error instanceof CutTimeError) return new CliError(error.message, EXIT.invalid);
+  if (error instanceof CutTimeError || error instanceof LedgerInputError) return new CliError(error.message, EXIT.invalid);
   if (error instanceof ProjectionBehindError) return new CliError(error.message, EXIT.failure);
   if (error instanceof ProjectionOutdatedError) return new CliError(error.message, EXIT.failure);
   const message = error instanceof Error ? error.message : String(error);
@@ -24,5 +26,5 @@ export function explainReadError(error: unknown, settings: SpannerSettings): Cli
       'audit a recent timestamp, or raise version_retention_period (up to 7 days) with ALTER DATABASE',
     );
   }
-  return explainSpannerError(error, settings);
+  return explainSpannerError(error, settings, io);
 }

@@ -1,17 +1,24 @@
 import { createReadStream } from 'node:fs';
-import { CommandHandler, CommandOutcome } from '../ledger/core/handler';
+import type { SubmitOutcome } from '../app/ledger';
 import { LIMITS } from '../ledger/core/limits';
-import { balanceThresholdsFromEnv, bonusRateFromEnv } from './config';
-import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
-import { EXIT, ExitCode } from './errors';
+import { ConnectionFlags, explainSpannerError, openLedgerFor, resolveSettings } from './context';
+import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
+import { exitCodeOfSignal, stopOnSignals } from './signals';
 
 /** Lines read before a group of transactions is sent: bounds memory on huge inputs. */
 const LINES_PER_CHUNK = LIMITS.commandsPerTransactionMax * 10;
 
 export interface SubmitFlags extends ConnectionFlags {
   readonly batchSize?: number;
+  /** Decide every line against the committed state and write nothing. */
+  readonly dryRun?: boolean;
+  /** Accepted for uniformity with the other commands: submit always prints JSON lines. */
+  readonly json?: boolean;
 }
+
+/** Lines a dry run decides in its one (rolled back) transaction. */
+export const DRY_RUN_LINES_MAX = 100_000;
 
 export interface SubmitLine {
   readonly line: number;
@@ -20,14 +27,13 @@ export interface SubmitLine {
   readonly invalidEncoding?: boolean;
 }
 
-/** One JSON line per outcome: the `submit` output contract (see README). */
-export function renderOutcome(line: number, outcome: CommandOutcome): string {
-  const base = { line, status: outcome.status, eventIds: outcome.eventIds ?? [] };
-  return JSON.stringify(outcome.code ? { ...base, code: outcome.code, message: outcome.message } : base);
+/** One JSON line per outcome: the `submit` output contract (see README): the Ledger's outcome with its line. */
+export function renderOutcome(line: number, outcome: SubmitOutcome): string {
+  return JSON.stringify({ line, ...outcome });
 }
 
 /** 2 if any line was invalid, else 3 if any was rejected, else 0. */
-export function exitCodeFor(statuses: ReadonlySet<CommandOutcome['status']>): ExitCode {
+export function exitCodeFor(statuses: ReadonlySet<SubmitOutcome['status']>): ExitCode {
   if (statuses.has('invalid')) return EXIT.invalid;
   if (statuses.has('rejected')) return EXIT.rejected;
   return EXIT.ok;
@@ -72,16 +78,19 @@ async function* nonEmptyLines(input: NodeJS.ReadableStream): AsyncGenerator<Subm
 }
 
 export async function submit(io: CliIo, file: string | undefined, flags: SubmitFlags): Promise<ExitCode> {
-  const handler = new CommandHandler(openStore(io, flags), { bonusRateBps: bonusRateFromEnv(io.env), balanceThresholdsMicroUsd: balanceThresholdsFromEnv(io.env), batchSize: flags.batchSize });
+  const ledger = openLedgerFor(io, flags, { batchSize: flags.batchSize });
   const input = file === undefined || file === '-' ? io.stdin : createReadStream(file);
-  const statuses = new Set<CommandOutcome['status']>();
+  const statuses = new Set<SubmitOutcome['status']>();
   let chunk: SubmitLine[] = [];
   const flush = async () => {
-    const decided = await handler.handleTexts(chunk.filter((entry) => !entry.invalidEncoding).map((entry) => entry.text));
+    const decided = await ledger.submit(
+      chunk.filter((entry) => !entry.invalidEncoding).map((entry) => entry.text),
+      { dryRun: flags.dryRun },
+    );
     let next = 0;
     const outcomes = chunk.map(
-      (entry): CommandOutcome =>
-        entry.invalidEncoding ? { status: 'invalid', code: 'INVALID_COMMAND', message: 'line: is not valid UTF-8' } : decided[next++]!,
+      (entry): SubmitOutcome =>
+        entry.invalidEncoding ? { status: 'invalid', eventIds: [], code: 'INVALID_COMMAND', message: 'line: is not valid UTF-8', ...(flags.dryRun ? { dryRun: true as const } : {}) } : decided[next++]!,
     );
     outcomes.forEach((outcome, index) => {
       statuses.add(outcome.status);
@@ -89,17 +98,42 @@ export async function submit(io: CliIo, file: string | undefined, flags: SubmitF
     });
     chunk = [];
   };
+  // SIGINT/SIGTERM stop before the next chunk: the lines answered so far were decided (their
+  // transactions committed), the rest were not read; the exit code says it was interrupted.
+  const stop = stopOnSignals();
+  let answered = 0;
+  let lastLine = 0;
+  // A dry run decides the whole input in one transaction (later lines see earlier ones, as
+  // they would when applied), so it reads it all first.
+  const linesPerChunk = flags.dryRun ? DRY_RUN_LINES_MAX + 1 : LINES_PER_CHUNK;
   try {
     for await (const entry of nonEmptyLines(input)) {
       chunk.push(entry);
-      if (chunk.length >= LINES_PER_CHUNK) await flush();
+      if (flags.dryRun && chunk.length > DRY_RUN_LINES_MAX) {
+        throw new CliError(`--dry-run decides at most ${DRY_RUN_LINES_MAX} lines (in one transaction that is rolled back); this input has more`, EXIT.invalid);
+      }
+      if (chunk.length < linesPerChunk) continue;
+      answered += chunk.length;
+      lastLine = entry.line;
+      await flush();
+      if (stop.signal.aborted) break;
     }
-    if (chunk.length > 0) await flush();
+    if (chunk.length > 0 && !stop.signal.aborted) {
+      answered += chunk.length;
+      lastLine = chunk[chunk.length - 1]!.line;
+      await flush();
+    }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException)?.code === 'ENOENT') throw error;
-    throw explainSpannerError(error, resolveSettings(io, flags));
+    if ((error as NodeJS.ErrnoException)?.code === 'ENOENT' || error instanceof CliError) throw error;
+    throw explainSpannerError(error, resolveSettings(io, flags), io);
   } finally {
-    await handler.store.close();
+    stop.dispose();
+    await ledger.close();
+  }
+  const signal = stop.received();
+  if (signal) {
+    writeLine(io.stderr, `spanledger: interrupted by ${signal}: ${answered} command(s) up to input line ${lastLine} were decided and answered; nothing after line ${lastLine} was applied`);
+    return exitCodeOfSignal(signal);
   }
   return exitCodeFor(statuses);
 }

@@ -1,9 +1,10 @@
+import type { TransactionsReport } from '../app/ledger';
 import { formatUsd } from '../ledger/core/money';
-import { transactionJson } from '../projections/core';
-import { ConnectionFlags, openStore, resolveSettings } from './context';
-import { explainReadError } from './read-errors';
+import { TransactionRow } from '../projections/core';
+import { ConnectionFlags, openLedgerFor, resolveSettings } from './context';
 import { EXIT, ExitCode } from './errors';
-import { CliIo, renderTable, writeLine } from './io';
+import { CliIo, count, renderTable, writeLine } from './io';
+import { explainReadError } from './read-errors';
 
 export interface TransactionsFlags extends ConnectionFlags {
   readonly json?: boolean;
@@ -11,41 +12,46 @@ export interface TransactionsFlags extends ConnectionFlags {
   readonly stale?: boolean;
   /** A business time: the rows that occurred at or before it, with the status each had then. */
   readonly asOf?: string;
+  readonly since?: string;
+  readonly until?: string;
+  readonly type?: TransactionRow['type'];
+  readonly source?: TransactionRow['source'];
+  readonly status?: TransactionRow['status'];
+  readonly after?: string;
 }
 
 /**
- * A user's transactions from the transaction view. Unless --stale, the views are caught up
- * first (read-your-writes): everything committed before the command started is applied.
+ * A user's transactions from the transaction view, newest first, filtered and paged in the
+ * query (Ledger.transactions). Unless --stale, the views are caught up first
+ * (read-your-writes): everything committed before the command started is listed.
  */
 export async function transactions(io: CliIo, userId: string, flags: TransactionsFlags): Promise<ExitCode> {
-  const { runProjector } = await import('../projections/spanner/runtime');
-  const { readTransactions } = await import('../projections/spanner/operations');
-  const { parseAsOf } = await import('../projections/spanner/books');
-  const store = openStore(io, flags);
-  let page;
+  const ledger = openLedgerFor(io, flags);
+  let report: TransactionsReport;
   try {
-    const asOf = flags.asOf === undefined ? undefined : parseAsOf(flags.asOf);
-    if (!flags.stale) await runProjector(store.connection, store, { projections: ['transactions'] });
-    page = await readTransactions(store.connection, userId, flags.limit ?? 100, { asOf });
+    const { json: _json, project: _project, instance: _instance, database: _database, ...options } = flags;
+    report = await ledger.transactions(userId, options);
   } catch (error) {
-    throw explainReadError(error, resolveSettings(io, flags));
+    throw explainReadError(error, resolveSettings(io, flags), io);
   } finally {
-    await store.close();
+    await ledger.close();
   }
   if (flags.json) {
-    writeLine(io.stdout, JSON.stringify({ userId, generation: page.generation, transactions: page.rows.map(transactionJson) }));
+    writeLine(io.stdout, JSON.stringify(report));
     return EXIT.ok;
   }
-  writeLine(io.stdout, `user ${userId}: ${page.rows.length} transaction(s)${flags.asOf === undefined ? '' : ` as of ${flags.asOf}`}, newest first`);
-  if (page.rows.length > 0) {
+  const rows = report.transactions as { occurredAt: string; type: string; source: string; status: string; amountMicroUsd: string; description: string; id: string }[];
+  writeLine(io.stdout, `user ${userId}: ${count(rows.length, 'transaction')}${flags.asOf === undefined ? '' : ` as of ${flags.asOf}`}, newest first`);
+  if (rows.length > 0) {
     writeLine(
       io.stdout,
       renderTable(
         ['OCCURRED AT', 'TYPE', 'SOURCE', 'STATUS', 'USD', 'DESCRIPTION', 'ID'],
-        page.rows.map((row) => [row.occurredAt, row.type, row.source, row.status, formatUsd(row.amountMicroUsd), row.description, row.id]),
+        rows.map((row) => [row.occurredAt, row.type, row.source, row.status, formatUsd(BigInt(row.amountMicroUsd)), row.description, row.id]),
         new Set([4]),
       ),
     );
   }
+  if (report.next) writeLine(io.stdout, `more follow: --after ${report.next}`);
   return EXIT.ok;
 }

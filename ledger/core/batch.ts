@@ -17,6 +17,8 @@ import { Thresholds } from './thresholds';
 export interface BatchOptions {
   readonly bonusRateBps: number;
   readonly thresholds: Thresholds;
+  /** Nothing will be committed (a dry run): no commit limit applies, so any number of commands is one batch. */
+  readonly uncommitted?: boolean;
 }
 
 /**
@@ -81,7 +83,7 @@ export async function decideBatch(tx: LedgerTransaction, commands: readonly Comm
 
   for (const command of commands) {
     // Could the next command, at its worst, take the commit past its mutation budget?
-    if ((drafts.length + EVENTS_PER_COMMAND_MAX) * LIMITS.mutationsPerEventMax > DECISION_MUTATIONS_BUDGET) throw new BatchOverBudget(Math.max(1, decisions.length));
+    if (!options.uncommitted && (drafts.length + EVENTS_PER_COMMAND_MAX) * LIMITS.mutationsPerEventMax > DECISION_MUTATIONS_BUDGET) throw new BatchOverBudget(Math.max(1, decisions.length));
     const userId = commandUserId(command);
     const account = accounts.get(userId) ?? emptyAccount(userId);
     const known = invoicesOf(userId);

@@ -5,6 +5,11 @@ import { JsonNumber, parseStrictJson, StrictJsonError } from './strict-json';
 import { LIMITS } from './limits';
 import { hasLoneSurrogate } from './text-order';
 
+/** Identifiers in JSON Schema: no lone surrogates, no control characters, no white space at either end. */
+const IDENTIFIER_PATTERN = '^(?!\\s)(?!.*\\s$)[^\\u0000-\\u001f\\u007f\\uD800-\\uDFFF]+$';
+/** RFC 3339 with at most microseconds (the ranges of each part are checked by the parser). */
+const BUSINESS_TIME_PATTERN = '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,6}0*)?([Zz]|[+-][0-9]{2}:[0-9]{2})$';
+
 /**
  * Payment commands: the wire shape (one JSON object per command) and its normalisation.
  * Every schema turns wire values into canonical ones (amounts as canonical decimal strings
@@ -26,16 +31,33 @@ const identifier = (what: string) =>
     .refine((text) => !hasLoneSurrogate(text), 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)')
     // eslint-disable-next-line no-control-regex
     .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'must not contain control characters')
-    .refine((text) => text.trim() === text, 'must not start or end with white space');
+    .refine((text) => text.trim() === text, 'must not start or end with white space')
+    // The refinements above, said in JSON Schema for producers in other languages (see app/json-schema.ts).
+    .meta({ description: what, pattern: IDENTIFIER_PATTERN });
 
 const freeText = identifier('free text');
+
+/** A JSON Schema integer bound as a number, when it is one exactly. */
+const safeBound = (bound: bigint | undefined) => (bound !== undefined && bound >= BigInt(Number.MIN_SAFE_INTEGER) && bound <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(bound) : undefined);
 
 /**
  * An integer given as a decimal string or a JSON number that is a safe integer.
  * Floats, exponents and unsafe numbers are refused with the reason.
  */
 function integerText(options: { min?: bigint; max?: bigint; nonZero?: boolean } = {}) {
-  return z.unknown().transform((value, ctx): string => {
+  const minimum = safeBound(options.min);
+  const maximum = safeBound(options.max);
+  const nonNegative = options.min !== undefined && options.min >= 0n;
+  const positive = options.min !== undefined && options.min >= 1n;
+  const digits = positive ? '[1-9][0-9]{0,18}' : nonNegative ? '(0|[1-9][0-9]{0,18})' : options.nonZero ? '-?[1-9][0-9]{0,18}' : '(0|-?[1-9][0-9]{0,18})';
+  const meta = {
+    description: `a decimal integer string${options.min !== undefined ? ` ≥ ${options.min}` : ''}${options.nonZero ? ', not 0' : ''} (canonical: no fraction, no leading zeros, no -0; inside INT64), or a JSON number that is a safe integer`,
+    anyOf: [
+      { type: 'string', pattern: `^${digits}$` },
+      { type: 'integer', minimum: minimum ?? Number.MIN_SAFE_INTEGER, maximum: maximum ?? Number.MAX_SAFE_INTEGER, ...(options.nonZero ? { not: { const: 0 } } : {}) },
+    ],
+  };
+  return z.unknown().meta(meta).transform((value, ctx): string => {
     let text: string | undefined;
     if (value instanceof JsonNumber) {
       if (value.toSafeInteger() === undefined) {
@@ -84,7 +106,10 @@ const positiveMicroUsd = integerText({ min: 1n });
 const signedMicroUsd = integerText({ nonZero: true });
 const nonNegativeInteger = integerText({ min: 0n, max: INT64_MAX });
 
-const businessTime = z.unknown().transform((value, ctx): string => {
+const businessTime = z
+  .unknown()
+  .meta({ type: 'string', format: 'date-time', pattern: BUSINESS_TIME_PATTERN, description: 'RFC 3339 with at most microseconds, from 0001-01-01 to 9999-12-31 UTC' })
+  .transform((value, ctx): string => {
   if (typeof value !== 'string') {
     ctx.addIssue({ code: 'custom', message: value === undefined ? 'is required' : 'must be an RFC 3339 string' });
     return z.NEVER;

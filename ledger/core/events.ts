@@ -10,7 +10,10 @@ const microUsdText = z.string().regex(/^-?(0|[1-9][0-9]*)$/, 'must be a decimal 
 const timestampText = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/, 'must be canonical UTC');
 const eventIdText = z.string().regex(/^[0-9a-f]{32}$/);
 /** Any text of an event: well-formed Unicode, so it has one UTF-8 form in Spanner and on the wire. */
-const text = z.string().refine((value) => !hasLoneSurrogate(value), 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)');
+const text = z
+  .string()
+  .refine((value) => !hasLoneSurrogate(value), 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)')
+  .meta({ pattern: '^[^\\uD800-\\uDFFF]*$' });
 
 export const TokenDeposited = z.strictObject({
   userId: text,

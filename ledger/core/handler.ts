@@ -84,11 +84,24 @@ export class CommandHandler {
     return outcomes;
   }
 
-  /** Parses each text as a command; invalid ones get their outcome, valid ones are decided. */
-  async handleTexts(texts: readonly string[], alsoInTransaction?: AlsoInTransaction): Promise<CommandOutcome[]> {
+  /**
+   * Decides the commands against the committed state, all in one transaction that is rolled
+   * back: the outcomes a real run would give now (the commands see each other, as in one
+   * group commit), and nothing written, reserved or locked after it returns.
+   */
+  async dryRun(commands: readonly Command[]): Promise<CommandOutcome[]> {
+    const { value } = await this.store.transact(
+      async (tx) => (await decideBatch(tx, commands, { bonusRateBps: this.options.bonusRateBps, thresholds: this.thresholds, uncommitted: true })).decisions.map(outcomeOf),
+      { dryRun: true },
+    );
+    return value;
+  }
+
+  /** Parses each text as a command; invalid ones get their outcome, valid ones are decided (or, with dryRun, tried). */
+  async handleTexts(texts: readonly string[], alsoInTransaction?: AlsoInTransaction, options: { dryRun?: boolean } = {}): Promise<CommandOutcome[]> {
     const parsed = texts.map(parseCommandText);
     const valid = parsed.flatMap((result) => (result.ok ? [result.command] : []));
-    const decided = await this.handle(valid, alsoInTransaction);
+    const decided = options.dryRun ? await this.dryRun(valid) : await this.handle(valid, alsoInTransaction);
     let next = 0;
     return parsed.map((result) => (result.ok ? decided[next++]! : { status: 'invalid', code: 'INVALID_COMMAND', message: result.message }));
   }

@@ -153,6 +153,11 @@ export interface ReadAllPage {
   readonly position: GlobalPosition | null;
 }
 
+export interface TransactOptions {
+  /** Run `work` and throw its writes away instead of committing them (`submit --dry-run`). */
+  readonly dryRun?: boolean;
+}
+
 export interface ReadAllOptions {
   /** Read at this commit timestamp instead of now (a pinned, repeatable snapshot). */
   readonly readTimestamp?: string;
@@ -164,7 +169,7 @@ export interface LedgerStore {
    * `work` may be called more than once (Spanner re-runs it on ABORTED): it must only read
    * through `tx` and return a value; it must not send, log "done" or commit offsets.
    */
-  transact<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>>;
+  transact<T>(work: (tx: LedgerTransaction) => Promise<T>, options?: TransactOptions): Promise<TransactionResult<T>>;
   /** Events after `after` in the global order, at most `limit`, read at one consistent snapshot. */
   readAll(after: GlobalPosition | null, limit: number, options?: ReadAllOptions): Promise<ReadAllPage>;
   /** Every event of one stream from `fromVersion` (1-based, inclusive), in stream order. */

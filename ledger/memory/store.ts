@@ -14,6 +14,7 @@ import {
   ReadAllOptions,
   ReadAllPage,
   TransactionResult,
+  TransactOptions,
 } from '../core/store';
 import { formatMicros } from '../core/time';
 
@@ -54,13 +55,13 @@ export class InMemoryLedgerStore implements LedgerStore {
   constructor(private readonly clock: CommitClock = logicalCommitClock()) {}
 
   /** One transaction at a time: serializable by construction. */
-  transact<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>> {
-    const run = this.queue.then(() => this.runExclusive(work));
+  transact<T>(work: (tx: LedgerTransaction) => Promise<T>, options: TransactOptions = {}): Promise<TransactionResult<T>> {
+    const run = this.queue.then(() => this.runExclusive(work, options));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async runExclusive<T>(work: (tx: LedgerTransaction) => Promise<T>): Promise<TransactionResult<T>> {
+  private async runExclusive<T>(work: (tx: LedgerTransaction) => Promise<T>, options: TransactOptions): Promise<TransactionResult<T>> {
     const pending: LedgerWrites[] = [];
     const tx: LedgerTransaction = {
       readEvents: async (ids) => this.pick(this.events, ids),
@@ -85,7 +86,7 @@ export class InMemoryLedgerStore implements LedgerStore {
     const drafts = pending.flatMap((writes) => writes.events);
     const size = (writes: LedgerWrites) =>
       writes.events.length + writes.accounts.length + writes.charges.length + (writes.invoices?.length ?? 0) + (writes.inbox?.length ?? 0) + (writes.kafkaOutcomes?.length ?? 0) + (writes.kafkaOutcomesSent?.length ?? 0);
-    if (pending.every((writes) => size(writes) === 0)) {
+    if (options.dryRun || pending.every((writes) => size(writes) === 0)) {
       return { value, committedAt: undefined };
     }
     const committedAt = this.clock();

@@ -121,9 +121,25 @@ export async function migrate(connection: SpannerConnection, migrations: readonl
   return { createdInstance, createdDatabase, applied: newlyApplied, schemaVersion };
 }
 
-/** The schema version a database is at (0 when it has none), for `doctor` and start-up checks. */
-export async function schemaVersionOf(connection: SpannerConnection): Promise<number> {
+/**
+ * Which of `migrations` a database has applied, which it lacks, and which versions it has
+ * that this code does not know (written by a newer spanledger). Versions are not a single
+ * number: the modules number their migrations in their own ranges, so a newer release can
+ * add version 4 to a database already at 20.
+ */
+export interface SchemaState {
+  readonly applied: number[];
+  readonly pending: number[];
+  readonly unknown: number[];
+}
+
+export async function schemaStateOf(connection: SpannerConnection, migrations: readonly Migration[]): Promise<SchemaState> {
   const objects = await existingObjects(connection);
-  if (!objects.has('TABLE SchemaMigrations')) return 0;
-  return Math.max(0, ...(await appliedVersions(connection)));
+  const applied = objects.has('TABLE SchemaMigrations') ? await appliedVersions(connection) : new Set<number>();
+  const known = new Set(migrations.map((migration) => migration.version));
+  return {
+    applied: [...applied].sort((a, b) => a - b),
+    pending: [...known].filter((version) => !applied.has(version)).sort((a, b) => a - b),
+    unknown: [...applied].filter((version) => !known.has(version)).sort((a, b) => a - b),
+  };
 }

@@ -49,14 +49,20 @@ function sleep(ms: number): Promise<void> {
  */
 const emulatorQueues = new WeakMap<object, Promise<unknown>>();
 
+export interface ReadWriteOptions {
+  /** Roll back instead of committing: the reads happen, the writes never do. */
+  readonly dryRun?: boolean;
+}
+
 export function runReadWrite<T>(
   connection: SpannerConnection,
   work: (tx: Transaction) => Promise<T>,
   observer: TransactionObserver = {},
+  options: ReadWriteOptions = {},
 ): Promise<ReadWriteResult<T>> {
-  if (!connection.settings.emulatorHost) return attempt(connection, work, observer);
+  if (!connection.settings.emulatorHost) return attempt(connection, work, observer, options);
   const queue = emulatorQueues.get(connection.database) ?? Promise.resolve();
-  const run = queue.then(() => attempt(connection, work, observer));
+  const run = queue.then(() => attempt(connection, work, observer, options));
   emulatorQueues.set(connection.database, run.catch(() => undefined));
   return run;
 }
@@ -81,11 +87,15 @@ export function withinDeadline<T>(promise: Promise<T>, what: string, ms: number 
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-async function attempt<T>(connection: SpannerConnection, work: (tx: Transaction) => Promise<T>, observer: TransactionObserver): Promise<ReadWriteResult<T>> {
+async function attempt<T>(connection: SpannerConnection, work: (tx: Transaction) => Promise<T>, observer: TransactionObserver, options: ReadWriteOptions): Promise<ReadWriteResult<T>> {
   for (let attemptNumber = 1; ; attemptNumber++) {
     const [tx] = await withinDeadline(connection.database.getTransaction(), 'starting a transaction');
     try {
       const value = await withinDeadline(work(tx), 'reading in a transaction');
+      if (options.dryRun) {
+        await withinDeadline(tx.rollback(), 'rolling back', ROLLBACK_DEADLINE_MS).catch(() => undefined);
+        return { value, commitTimestamp: undefined };
+      }
       await withinDeadline(tx.commit({ gaxOptions: { timeout: LIMITS.spannerCallDeadlineMs } }), 'committing');
       return { value, commitTimestamp: tx.commitTimestamp };
     } catch (error) {

@@ -59,9 +59,9 @@ export function parseCommitTime(text: string): string {
 }
 
 /** Canonical business time of an --as-of value, or CutTimeError. */
-export function parseAsOf(text: string): string {
+export function parseAsOf(text: string, flag = '--as-of'): string {
   const parsed = parseBusinessTime(text);
-  if (!parsed.ok) throw new CutTimeError(`--as-of ${JSON.stringify(text)} is not a business time: an RFC 3339 timestamp with at most microseconds, from 0001 to 9999`);
+  if (!parsed.ok) throw new CutTimeError(`${flag} ${JSON.stringify(text)} is not a business time: an RFC 3339 timestamp with at most microseconds, from 0001 to 9999`);
   return parsed.time.canonical;
 }
 

@@ -1,8 +1,8 @@
 import { PreciseDate } from '@google-cloud/precise-date';
 import { StoredEvent } from '../../ledger/core/events';
-import { LIMITS } from '../../ledger/core/limits';
-import { comparePositions, GlobalPosition, LedgerStore } from '../../ledger/core/store';
-import { businessTimeMicros, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
+import { comparePositions, LedgerStore } from '../../ledger/core/store';
+import { businessTimeMicros, eventFromRow, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
+import { scanLogRows } from '../../ledger/spanner/store';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { deleteKeyPrefix } from '../../ledger/spanner/range-delete';
 import { runReadWrite } from '../../ledger/spanner/transaction';
@@ -57,18 +57,19 @@ function deleteGeneration(tx: object, projection: ProjectionName, generation: nu
 }
 
 /**
- * The whole log at a pinned read timestamp, in the global order, in chunks of `chunkSize`.
- * Pages are read at the largest size (one key-range read per shard each), then cut into
- * chunks, since a transaction of view writes is best kept smaller than a page of reads.
+ * The whole log at a pinned read timestamp, in the global order, in chunks of `chunkSize`
+ * (each shard read a large page at a time: see scanLogRows); a transaction of view writes is
+ * best kept smaller than a page of reads.
  */
-async function* logAt(store: LedgerStore, readTimestamp: string, chunkSize: number): AsyncGenerator<StoredEvent[]> {
-  let position: GlobalPosition | null = null;
-  for (;;) {
-    const page = await store.readAll(position, LIMITS.readPageSizeMax, { readTimestamp });
-    if (page.events.length === 0) return;
-    for (let start = 0; start < page.events.length; start += chunkSize) yield page.events.slice(start, start + chunkSize);
-    position = page.position;
+async function* logAt(connection: SpannerConnection, readTimestamp: string, chunkSize: number): AsyncGenerator<StoredEvent[]> {
+  let chunk: StoredEvent[] = [];
+  for await (const row of scanLogRows(connection, readTimestamp)) {
+    chunk.push(eventFromRow(row));
+    if (chunk.length < chunkSize) continue;
+    yield chunk;
+    chunk = [];
   }
+  if (chunk.length > 0) yield chunk;
 }
 
 /**
@@ -126,7 +127,7 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
   };
   // The pinned phase: every event at T, in the global order; the next chunk is read while
   // the current one commits.
-  const chunks = logAt(store, readTimestamp, options.chunkSize ?? DEFAULT_CHUNK_SIZE)[Symbol.asyncIterator]();
+  const chunks = logAt(connection, readTimestamp, options.chunkSize ?? DEFAULT_CHUNK_SIZE)[Symbol.asyncIterator]();
   let next = chunks.next();
   for (;;) {
     const current = await next;
@@ -265,31 +266,79 @@ export interface TransactionsPage {
   /** The generation read; null when the projection has never run. */
   readonly generation: number | null;
   readonly rows: TransactionRow[];
+  /** Where the next page starts, when more rows match. */
+  readonly next?: TransactionCursor;
+}
+
+/** A place in the order of a user's transactions: after the row with this business time and stream version. */
+export interface TransactionCursor {
+  readonly occurredAtMicros: string;
+  readonly streamVersion: number;
+}
+
+export interface TransactionFilter {
+  /** A canonical business time: rows as they stood then, of events that occurred by then. */
+  readonly asOf?: string;
+  /** occurredAt at or after (canonical business time). */
+  readonly since?: string;
+  /** occurredAt before (canonical business time). */
+  readonly until?: string;
+  readonly type?: TransactionRow['type'];
+  readonly source?: TransactionRow['source'];
+  /** The status (as of `asOf`, when given). */
+  readonly status?: TransactionRow['status'];
+  /** Rows after this place in the order (the `next` of a previous page). */
+  readonly after?: TransactionCursor;
 }
 
 /**
  * A user's transactions from the active generation, newest first (occurredAt DESC, then
- * stream version DESC: see transaction-view.ts), read in one strong snapshot. With `asOf`
- * (a canonical business time): only rows that occurred at or before it, each with the status
- * it had then (a charge settled or failed later is still pending).
+ * stream version DESC: see transaction-view.ts), read in one strong snapshot, at most `limit`
+ * of them, filtered in the query. With `asOf`: only rows that occurred at or before it, each
+ * with the status it had then (a charge settled or failed later is still pending).
  */
-export async function readTransactions(connection: SpannerConnection, userId: string, limit: number, options: { asOf?: string } = {}): Promise<TransactionsPage> {
+export async function readTransactions(connection: SpannerConnection, userId: string, limit: number, filter: TransactionFilter = {}): Promise<TransactionsPage> {
   const [snapshot] = await connection.database.getSnapshot({ strong: true });
   try {
     const generation = (await readActivePointers(snapshot)).get('transactions');
     if (generation === undefined) return { generation: null, rows: [] };
-    const asOf = options.asOf === undefined ? null : businessTimeMicros(options.asOf);
+    const micros = (time: string | undefined) => (time === undefined ? null : businessTimeMicros(time));
+    const asOf = micros(filter.asOf);
+    // The status a row had at asOf: its first one while the settle or fail came later.
+    const statusThen = '(CASE WHEN @asOf IS NOT NULL AND StatusChangedAtMicros IS NOT NULL AND StatusChangedAtMicros > @asOf THEN InitialStatus ELSE Status END)';
     const [rows] = await snapshot.run({
       sql: `SELECT ${transactionTable.columns.join(', ')} FROM TransactionView
-            WHERE Generation = @generation AND UserId = @userId AND (@asOf IS NULL OR OccurredAtMicros <= @asOf)
+            WHERE Generation = @generation AND UserId = @userId
+              AND (@asOf IS NULL OR OccurredAtMicros <= @asOf)
+              AND (@since IS NULL OR OccurredAtMicros >= @since)
+              AND (@until IS NULL OR OccurredAtMicros < @until)
+              AND (@type IS NULL OR Type = @type)
+              AND (@source IS NULL OR Source = @source)
+              AND (@status IS NULL OR ${statusThen} = @status)
+              AND (@afterMicros IS NULL OR OccurredAtMicros < @afterMicros OR (OccurredAtMicros = @afterMicros AND StreamVersion < @afterVersion))
             ORDER BY OccurredAtMicros DESC, StreamVersion DESC LIMIT @limit`,
-      params: { generation: String(generation), userId, limit: String(limit), asOf },
-      types: { generation: 'int64', userId: 'string', limit: 'int64', asOf: 'int64' },
+      params: {
+        generation: String(generation),
+        userId,
+        limit: String(limit + 1),
+        asOf,
+        since: micros(filter.since),
+        until: micros(filter.until),
+        type: filter.type ?? null,
+        source: filter.source ?? null,
+        status: filter.status ?? null,
+        afterMicros: filter.after?.occurredAtMicros ?? null,
+        afterVersion: filter.after === undefined ? null : String(filter.after.streamVersion),
+      },
+      types: { generation: 'int64', userId: 'string', limit: 'int64', asOf: 'int64', since: 'int64', until: 'int64', type: 'string', source: 'string', status: 'string', afterMicros: 'int64', afterVersion: 'int64' },
       ...READ_JSON,
       ...connection.queryOptions,
     });
     const found = (rows as unknown as Row[]).map(transactionTable.fromRow);
-    return { generation, rows: options.asOf === undefined ? found : found.map((row) => transactionAsOf(row, options.asOf!)) };
+    const page = found.slice(0, limit).map((row) => (filter.asOf === undefined ? row : transactionAsOf(row, filter.asOf)));
+    const last = page[page.length - 1];
+    const next = found.length > limit && last ? { occurredAtMicros: businessTimeMicros(last.occurredAt), streamVersion: last.streamVersion } : undefined;
+    return { generation, rows: page, ...(next ? { next } : {}) };
   } finally {
     snapshot.end();
   }

@@ -112,8 +112,18 @@ describe('accounts: the books at one cut', () => {
     for (const [userId, name] of [[ALICE, 'user:alice'], [BOB, 'user:bob%3Aops%25'], [JOSE, 'user:José']] as const) {
       const balance = await json<Record<string, string>>(['balance', userId]);
       expect(books[name]).toBe(balance.balanceMicroUsd);
-      expect(books[`${name}:pending`] ?? '0').toBe(balance.pendingMicroUsd);
+      // balance --json signs a hold by its effect on the balance; the pending account holds it.
+      expect(books[`${name}:pending`] ?? '0').toBe((-BigInt(balance.pendingMicroUsd!)).toString());
     }
+  });
+
+  test('balance --json signs every part by its effect on the balance: the parts add up to it', async () => {
+    for (const userId of [ALICE, BOB, JOSE]) {
+      const balance = await json<Record<string, string>>(['balance', userId]);
+      const parts = ['depositsMicroUsd', 'bonusesMicroUsd', 'chargesMicroUsd', 'pendingMicroUsd', 'adjustmentsMicroUsd'].reduce((sum, field) => sum + BigInt(balance[field]!), 0n);
+      expect({ userId, parts: parts.toString() }).toEqual({ userId, parts: balance.balanceMicroUsd });
+    }
+    expect(await json(['balance', BOB])).toMatchObject({ chargesMicroUsd: '0', pendingMicroUsd: `-${usd(7)}` });
   });
 
   test('--prefix narrows to system or to one user (escaped), and totals what it lists', async () => {
@@ -159,7 +169,7 @@ describe('balances on both axes of time', () => {
     // Only the late deposit (Jan 5) and its bonus occurred before Jan 10.
     expect(await json(['balance', ALICE, '--as-of', '2026-01-09T23:59:59Z'])).toMatchObject({ balanceMicroUsd: usd(55), depositsMicroUsd: usd(50), bonusesMicroUsd: usd(5), version: 2 });
     // By Jan 22 the charge is held: 55 + 110 - 30.
-    expect(await json(['balance', ALICE, '--as-of', '2026-01-22T00:00:00Z'])).toMatchObject({ balanceMicroUsd: usd(135), pendingMicroUsd: usd(30), chargesMicroUsd: '0', version: 5 });
+    expect(await json(['balance', ALICE, '--as-of', '2026-01-22T00:00:00Z'])).toMatchObject({ balanceMicroUsd: usd(135), pendingMicroUsd: `-${usd(30)}`, chargesMicroUsd: '0', version: 5 });
     // In a later month (the January row summed whole) it is the balance now.
     expect(await json(['balance', ALICE, '--as-of', '2026-02-15T00:00:00Z'])).toEqual(await json(['balance', ALICE]));
     expect(await json(['balance', ALICE, '--as-of', '2025-12-31T23:59:59.999999Z'])).toMatchObject({ balanceMicroUsd: '0', version: 0 });

@@ -90,7 +90,7 @@ describe("Storj's PayInvoice chore, done by the ledger in the deposit's transact
     expect((await invoicesOf(user))[0]).toMatchObject({ paidMicroUsd: '22000000', remainingMicroUsd: '8000000' });
     await submit([deposit(user, 2, TEN_DOLLARS)], { SPANLEDGER_BONUS_BPS: '1000' });
     expect((await invoicesOf(user))[0]).toMatchObject({ status: 'paid', paidMicroUsd: '30000000' });
-    expect(await balanceOf(user)).toMatchObject({ balanceMicroUsd: '3000000', depositsMicroUsd: '30000000', bonusesMicroUsd: '3000000', chargesMicroUsd: '30000000' });
+    expect(await balanceOf(user)).toMatchObject({ balanceMicroUsd: '3000000', depositsMicroUsd: '30000000', bonusesMicroUsd: '3000000', chargesMicroUsd: '-30000000' });
   });
 
   test('$3 against a $1.50 and a $2.00 invoice: the older one paid, $1.50 of the other (Storj\'s stripe test)', async () => {
@@ -139,7 +139,7 @@ describe("Storj's UpgradeUser chore: a balance threshold crossed once", () => {
 
   test('a bad threshold setting is exit 2 naming it', async () => {
     const run = await runSpanledger(['submit'], { env: cliEnv(connection, { SPANLEDGER_BALANCE_THRESHOLDS_MICRO_USD: '10000000,ten' }), input: jsonLines([deposit('bad-threshold', 1, '1')]) });
-    expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(/SPANLEDGER_BALANCE_THRESHOLDS_MICRO_USD must be comma-separated positive amounts in micro-USD, got "ten"/)]);
+    expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(/SPANLEDGER_BALANCE_THRESHOLDS_MICRO_USD must be positive amounts in micro-USD, comma-separated, got "ten"/)]);
   });
 });
 
@@ -154,7 +154,7 @@ describe('paid exactly once', () => {
     for (let line = 0; line < 3; line++) expect(statuses.map((list) => list[line]).sort()).toEqual(['accepted', 'duplicate', 'duplicate', 'duplicate']);
     const payments = (await eventsOf(user)).filter((event) => event.type === 'InvoicePaymentMade');
     expect(payments.map((event) => event.payload.amountMicroUsd)).toEqual(['5000000', '2000000']);
-    expect(await balanceOf(user)).toMatchObject({ balanceMicroUsd: '3000000', chargesMicroUsd: '7000000' });
+    expect(await balanceOf(user)).toMatchObject({ balanceMicroUsd: '3000000', chargesMicroUsd: '-7000000' });
   });
 
   test('through Kafka, with a deposit delivered twice and the consumer run twice: the invoice is paid once', async () => {

@@ -52,10 +52,12 @@ describe('doctor', () => {
     expect(report.ok).toBe(true);
     for (const entry of report.checks) expect(Object.keys(entry).sort()).toEqual(['detail', 'hint', 'name', 'status']);
 
-    const human = await runSpanledger(['doctor'], { env: cliEnv(connection) });
+    const human = await runSpanledger(['doctor'], { env: cliEnv(connection, { COLUMNS: '80' }) });
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^CHECK +STATUS +DETAIL +WHAT TO DO/);
-    expect(human.stdout).toMatch(/schema\.version +OK +schema version \d+ \(latest/);
+    expect(human.stdout).toMatch(/^OK {4}spanner\.reachable/);
+    expect(human.stdout).toMatch(/\nOK {4}schema\.version +all \d+ migrations applied/);
+    // Wrapped to the terminal's width, never one 250-column table.
+    for (const line of human.stdout.split('\n')) expect(line.length).toBeLessThanOrEqual(80);
     expect(human.stdout).toMatch(new RegExp(`OK: ${ALL_CHECKS.length} ok, 0 warning\\(s\\), 0 failed`));
   });
 
@@ -97,7 +99,7 @@ describe('doctor', () => {
     });
     const run = await runSpanledger(['doctor', '--json'], { env: cliEnv(connection) });
     expect(run.code).toBe(1);
-    expect(check(JSON.parse(run.stdout) as DoctorJson, 'schema.version')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/latest is \d+ \(pending: \d+\)/), hint: 'run `spanledger db migrate`' });
+    expect(check(JSON.parse(run.stdout) as DoctorJson, 'schema.version')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^\d+ of \d+ migrations applied \(pending: \d+\)$/), hint: expect.stringMatching(/^run `spanledger db migrate --database \S+`$/) });
   });
 
   test('an unreachable emulator is a failed check, not a preflight abort', async () => {

@@ -1,0 +1,19 @@
+// ES module entry of spanledger: the same API as the CommonJS build (dist/index.js).
+import spanledger from '../dist/index.js';
+
+export const {
+  openLedger,
+  Ledger,
+  CursorError,
+  LedgerInputError,
+  LedgerSchemaError,
+  LedgerSettingsError,
+  CutTimeError,
+  ProjectionBehindError,
+  ProjectionOutdatedError,
+  commandSchema,
+  parseCommand,
+  commandsJsonSchema,
+  eventsJsonSchema,
+} = spanledger;
+export default spanledger;
