@@ -1,6 +1,8 @@
 import { Account, emptyAccount } from '../ledger/core/account';
 import { Command } from '../ledger/core/commands';
-import { CommandHandler, CommandOutcome } from '../ledger/core/handler';
+import { CommandHandler, CommandOutcome, CommandsIncompleteError } from '../ledger/core/handler';
+import { retryTransient } from '../ledger/core/retry';
+import { SYSTEM_CLOCK } from '../ledger/system-clock';
 import { connect, SpannerConnection } from '../ledger/spanner/connection';
 import { schemaStateOf } from '../ledger/spanner/migrate';
 import { ACCOUNT_COLUMNS, accountFromRow, Row } from '../ledger/spanner/codec';
@@ -158,6 +160,28 @@ export interface AuditReportJson {
   readonly skipped: AuditReport['skipped'];
 }
 
+/**
+ * Spanner did not answer for longer than the deadline in the middle of a submit. `outcomes`
+ * answer the first commands (applied, or invalid/rejected); the commands at `uncertain`
+ * (indexes into the submitted list) were in a commit whose reply never came, so they may
+ * have been applied; the rest (`notApplied`) were not. Submitting the same list again is
+ * safe: what was applied answers duplicate.
+ */
+export class SubmitIncompleteError extends Error {
+  override readonly name = 'SubmitIncompleteError';
+  constructor(
+    readonly outcomes: SubmitOutcome[],
+    readonly uncertain: readonly number[],
+    readonly notApplied: readonly number[],
+    override readonly cause: unknown,
+  ) {
+    super(
+      `Spanner stopped answering: ${outcomes.length} of ${outcomes.length + uncertain.length + notApplied.length} command(s) answered, ` +
+        `${uncertain.length} may have been applied (their commit's reply was lost), ${notApplied.length} not applied (${cause instanceof Error ? cause.message : String(cause)})`,
+    );
+  }
+}
+
 /** A cursor that this ledger did not print. */
 export class CursorError extends LedgerInputError {
   override readonly name = 'CursorError';
@@ -213,7 +237,17 @@ export class Ledger {
     readonly store: SpannerLedgerStore,
     readonly settings: ResolvedLedgerSettings,
   ) {
-    this.handler = new CommandHandler(store, { bonusRateBps: settings.bonusRateBps, balanceThresholdsMicroUsd: settings.balanceThresholdsMicroUsd, batchSize: settings.batchSize });
+    this.handler = new CommandHandler(store, {
+      bonusRateBps: settings.bonusRateBps,
+      balanceThresholdsMicroUsd: settings.balanceThresholdsMicroUsd,
+      batchSize: settings.batchSize,
+      outage: { policy: { outageMaxMs: settings.deadlineMs }, clock: SYSTEM_CLOCK, observer: settings.onOutage },
+    });
+  }
+
+  /** A read (or a catch-up and a read) retried while Spanner does not answer, up to the deadline. */
+  private riding<T>(what: string, read: () => Promise<T>): Promise<T> {
+    return retryTransient(what, read, (error) => this.store.isTransient(error), { outageMaxMs: this.settings.deadlineMs }, this.settings.onOutage ?? {}, SYSTEM_CLOCK);
   }
 
   /**
@@ -225,8 +259,22 @@ export class Ledger {
    */
   async submit(commands: readonly (Command | string | Record<string, unknown>)[], options: { dryRun?: boolean } = {}): Promise<SubmitOutcome[]> {
     const texts = commands.map((command) => (typeof command === 'string' ? command : JSON.stringify(command)));
-    const outcomes = await this.handler.handleTexts(texts, undefined, { dryRun: options.dryRun });
-    return outcomes.map((outcome) => submitOutcome(outcome, Boolean(options.dryRun)));
+    const dryRun = Boolean(options.dryRun);
+    try {
+      // A dry run writes nothing, so it is simply tried again; a real one retries batch by batch.
+      const outcomes = dryRun ? await this.riding('a dry run', () => this.handler.handleTexts(texts, undefined, { dryRun })) : await this.handler.handleTexts(texts);
+      return outcomes.map((outcome) => submitOutcome(outcome, dryRun));
+    } catch (error) {
+      if (!(error instanceof CommandsIncompleteError)) throw error;
+      const uncertain = new Set(error.uncertain);
+      const rest = texts.map((_, index) => index).filter((index) => index >= error.decided.length && !uncertain.has(index));
+      throw new SubmitIncompleteError(
+        error.decided.map((outcome) => submitOutcome(outcome, false)),
+        error.uncertain,
+        rest,
+        error.cause,
+      );
+    }
   }
 
   /**
@@ -237,13 +285,13 @@ export class Ledger {
   async balance(userId: string, options: BalanceOptions = {}): Promise<BalanceReport> {
     if (options.at !== undefined && options.asOf !== undefined) throw new LedgerInputError('give --at (commit time) or --as-of (business time), not both');
     if (options.at === undefined && options.asOf === undefined) {
-      const stored = await this.store.readAccount(userId);
+      const stored = await this.riding('reading a balance', () => this.store.readAccount(userId));
       return balanceReport(stored ?? emptyAccount(userId), stored !== undefined);
     }
     const at = options.at === undefined ? undefined : parseCommitTime(options.at);
     const asOf = options.asOf === undefined ? undefined : parseAsOf(options.asOf);
-    if (!options.stale) await runProjector(this.store.connection, this.store, { projections: ['balances'] });
-    const then = at !== undefined ? await readBalanceAt(this.store.connection, this.store, userId, at) : await readBalanceAsOf(this.store.connection, userId, asOf!);
+    if (!options.stale) await this.catchUp(['balances']);
+    const then = await this.riding('reading a balance', () => (at !== undefined ? readBalanceAt(this.store.connection, this.store, userId, at) : readBalanceAsOf(this.store.connection, userId, asOf!)));
     return balanceReport(then.account, then.account.version > 0);
   }
 
@@ -259,15 +307,15 @@ export class Ledger {
       status: options.status,
       after: options.after === undefined ? undefined : parseTransactionCursor(options.after),
     };
-    if (!options.stale) await runProjector(this.store.connection, this.store, { projections: ['transactions'] });
-    const page = await readTransactions(this.store.connection, userId, options.limit ?? 100, filter);
+    if (!options.stale) await this.catchUp(['transactions']);
+    const page = await this.riding('reading transactions', () => readTransactions(this.store.connection, userId, options.limit ?? 100, filter));
     return { userId, generation: page.generation, transactions: page.rows.map(transactionJson), ...(page.next ? { next: transactionCursor(page.next) } : {}) };
   }
 
   /** A user's invoices with their payments, oldest first (opened at, then invoice ID). */
   async invoices(userId: string, options: { status?: InvoiceStatus; stale?: boolean } = {}): Promise<InvoicesReport> {
-    if (!options.stale) await runProjector(this.store.connection, this.store, { projections: ['invoices'] });
-    const page = await readInvoices(this.store.connection, userId, options.status);
+    if (!options.stale) await this.catchUp(['invoices']);
+    const page = await this.riding('reading invoices', () => readInvoices(this.store.connection, userId, options.status));
     return { userId, invoices: page.rows.map(invoiceJson) };
   }
 
@@ -275,7 +323,7 @@ export class Ledger {
   async users(options: UsersOptions = {}): Promise<UsersReport> {
     const limit = options.limit ?? 100;
     const after = options.after === undefined ? null : decodeCursor(options.after, '--after');
-    const [rows] = await this.store.connection.database.run({
+    const [rows] = await this.riding('reading users', () => this.store.connection.database.run({
       sql: `SELECT ${ACCOUNT_COLUMNS.join(', ')} FROM Accounts
             WHERE STARTS_WITH(UserId, @prefix) AND (@after IS NULL OR UserId > @after)
             ORDER BY UserId LIMIT @limit`,
@@ -284,7 +332,7 @@ export class Ledger {
       json: true,
       jsonOptions: { wrapNumbers: true },
       ...this.store.connection.queryOptions,
-    });
+    }));
     const accounts = (rows as unknown as Row[]).map(accountFromRow);
     const page = accounts.slice(0, limit);
     const next = accounts.length > limit ? encodeCursor(page[page.length - 1]!.userId) : undefined;
@@ -294,20 +342,23 @@ export class Ledger {
   /** The books at one cut: system accounts by name, then users by user ID; all sum to zero. */
   async accounts(options: AccountsOptions = {}): Promise<BooksReport> {
     const at = options.at === undefined ? undefined : parseCommitTime(options.at);
-    if (!options.stale) await runProjector(this.store.connection, this.store, { projections: ['balances'] });
-    const accounts: BooksAccount[] = [];
-    const summary = await readBooks(this.store.connection, this.store, { at, prefix: options.prefix }, (account) => {
-      const json = booksAccount(account);
-      if (options.onAccount) options.onAccount(json);
-      else accounts.push(json);
+    if (!options.stale) await this.catchUp(['balances']);
+    if (options.onAccount) {
+      // Streamed to the caller: not retried once accounts went out (they would go out twice).
+      const summary = await readBooks(this.store.connection, this.store, { at, prefix: options.prefix }, (account) => options.onAccount!(booksAccount(account)));
+      return { at: summary.at, accounts: [], totalMicroUsd: summary.totalMicroUsd.toString() };
+    }
+    return this.riding('reading the books', async () => {
+      const accounts: BooksAccount[] = [];
+      const summary = await readBooks(this.store.connection, this.store, { at, prefix: options.prefix }, (account) => accounts.push(booksAccount(account)));
+      return { at: summary.at, accounts, totalMicroUsd: summary.totalMicroUsd.toString() };
     });
-    return { at: summary.at, accounts, totalMicroUsd: summary.totalMicroUsd.toString() };
   }
 
   /** Like accounts(), streamed: `onCut` gets the cut before the first account. */
   async eachAccount(options: Omit<AccountsOptions, 'onAccount'>, onCut: (at: string | null) => void, onAccount: (account: BooksAccount) => void): Promise<{ accounts: number; totalMicroUsd: string }> {
     const at = options.at === undefined ? undefined : parseCommitTime(options.at);
-    if (!options.stale) await runProjector(this.store.connection, this.store, { projections: ['balances'] });
+    if (!options.stale) await this.catchUp(['balances']);
     const summary = await readBooks(this.store.connection, this.store, { at, prefix: options.prefix, onCut }, (account) => onAccount(booksAccount(account)));
     return { accounts: summary.accounts, totalMicroUsd: summary.totalMicroUsd.toString() };
   }
@@ -315,9 +366,15 @@ export class Ledger {
   /** The audit (postings, books, accounts, views, hash chains) at one read timestamp: `ok`, or the findings. */
   async audit(options: AuditOptions = {}): Promise<AuditReportJson> {
     const at = options.at === undefined ? undefined : parseCommitTime(options.at);
-    const report = await audit(this.store.connection, this.store, { at, findingsLimit: options.limit });
+    // One read timestamp for the whole audit: after an outage it starts again, at a new one (or the same `at`).
+    const report = await this.riding('auditing', () => audit(this.store.connection, this.store, { at, findingsLimit: options.limit }));
     const { findings, ok, ...rest } = report;
     return { ok, findings: findings.map(findingJson), ...rest };
+  }
+
+  /** Brings views up to date before a read (read-your-writes); checkpointed, so safe to retry. */
+  private async catchUp(projections: ProjectionName[]): Promise<void> {
+    await this.riding('catching up the views', () => runProjector(this.store.connection, this.store, { projections }));
   }
 
   /** Closes the Spanner connection. */

@@ -1,4 +1,5 @@
 import { devStateDir, isAlive, readDevState } from '../emulator/dev-state';
+import { OutageObserver } from '../ledger/core/retry';
 import { checkThresholds } from '../ledger/core/thresholds';
 import { SpannerSettings, settingsFromEnv } from '../ledger/spanner/connection';
 
@@ -19,6 +20,13 @@ export interface LedgerSettings {
   readonly balanceThresholdsMicroUsd?: readonly (bigint | string)[];
   /** Commands per Spanner transaction (group commit), 1..100. */
   readonly batchSize?: number;
+  /**
+   * How long one call rides out Spanner not answering (unreachable, frozen, a lost commit
+   * reply), retrying with jittered back-off, before it fails (default 60 000 ms; 0: at once).
+   */
+  readonly deadlineMs?: number;
+  /** Told when Spanner stops answering during a call and when it answers again. */
+  readonly onOutage?: OutageObserver;
   /** The environment to read instead of process.env. */
   readonly env?: NodeJS.ProcessEnv;
   /** The folder whose `.spanledger/dev.json` names the `dev up` stack (default: the working directory). */
@@ -30,7 +38,11 @@ export interface ResolvedLedgerSettings {
   readonly bonusRateBps: number;
   readonly balanceThresholdsMicroUsd: readonly bigint[];
   readonly batchSize?: number;
+  readonly deadlineMs: number;
+  readonly onOutage?: OutageObserver;
 }
+
+export const DEFAULT_DEADLINE_MS = 60_000;
 
 /** A setting that is not one: names the variable or field and what it must be. */
 export class LedgerSettingsError extends Error {
@@ -79,5 +91,13 @@ export function resolveLedgerSettings(settings: LedgerSettings = {}): ResolvedLe
     balanceThresholdsMicroUsd:
       settings.balanceThresholdsMicroUsd === undefined ? balanceThresholds(env.SPANLEDGER_BALANCE_THRESHOLDS_MICRO_USD) : balanceThresholds(settings.balanceThresholdsMicroUsd, 'balanceThresholdsMicroUsd'),
     ...(settings.batchSize === undefined ? {} : { batchSize: settings.batchSize }),
+    deadlineMs: deadline(settings.deadlineMs),
+    ...(settings.onOutage ? { onOutage: settings.onOutage } : {}),
   };
+}
+
+function deadline(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_DEADLINE_MS;
+  if (!Number.isSafeInteger(value) || value < 0) throw new LedgerSettingsError(`deadlineMs must be a whole number of milliseconds, 0 or more, got ${JSON.stringify(value)}`);
+  return value;
 }

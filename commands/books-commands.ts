@@ -1,9 +1,9 @@
 import { Command as Program } from 'commander';
-import { Action, positiveInteger, Run, withConnection } from './program-kit';
+import { Action, positiveInteger, Run, withConnection, withDeadline } from './program-kit';
 
 /** Registers `accounts` (the books) and `audit`. */
 export function registerBooksCommands(program: Program, run: Run): void {
-  withConnection(program.command('accounts'))
+  withDeadline(withConnection(program.command('accounts')))
     .description('The books: every account of the chart with its debits, credits and balance, at one cut of the log')
     .option('--at <commitTimestamp>', 'the books as they were at this commit timestamp (default: the latest the view has)')
     .option('--prefix <prefix>', 'only accounts whose name starts with this, e.g. chain: or user:alice')
@@ -29,7 +29,7 @@ Examples:
     )
     .action(run(async () => (await import('./books')).accounts as Action));
 
-  withConnection(program.command('audit'))
+  withDeadline(withConnection(program.command('audit')))
     .description('Check the whole ledger at one read timestamp: postings, books, accounts, views and the hash chains')
     .option('--at <commitTimestamp>', 'audit the database as it was then (within its version retention, 1 h by default)')
     .option('--json', 'print ONE JSON object: {"ok","findings":[{"check","eventId"?,"streamId"?,"detail"}],...}')

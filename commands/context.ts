@@ -7,13 +7,16 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { connect, DEFAULT_SETTINGS, describeTarget, SpannerConnection, SpannerSettings } from '../ledger/spanner/connection';
 import { SpannerLedgerStore } from '../ledger/spanner/store';
 import { CliError, EXIT } from './errors';
-import { CliIo } from './io';
+import { CliIo, writeLine } from './io';
+import type { OutageObserver } from '../ledger/core/retry';
 
 /** The connection flags every Spanner-backed command takes. */
 export interface ConnectionFlags {
   readonly project?: string;
   readonly instance?: string;
   readonly database?: string;
+  /** `--deadline-s` of the one-shot commands (see withDeadline). */
+  readonly deadlineS?: number;
 }
 
 /**
@@ -41,11 +44,32 @@ export function openLedgerFor(io: CliIo, flags: ConnectionFlags, options: { batc
 /** The ledger's settings from the flags and environment; a bad one is exit 2. */
 export function cliLedgerSettings(io: CliIo, flags: ConnectionFlags, options: { batchSize?: number } = {}): ResolvedLedgerSettings {
   try {
-    return resolveLedgerSettings({ env: io.env, cwd: io.cwd, projectId: flags.project, instanceId: flags.instance, databaseId: flags.database, ...options });
+    return resolveLedgerSettings({
+      env: io.env,
+      cwd: io.cwd,
+      projectId: flags.project,
+      instanceId: flags.instance,
+      databaseId: flags.database,
+      ...(flags.deadlineS === undefined ? {} : { deadlineMs: flags.deadlineS * 1000 }),
+      onOutage: outageLines(io, 'Spanner', flags.deadlineS),
+      ...options,
+    });
   } catch (error) {
     if (error instanceof LedgerSettingsError) throw new CliError(error.message, EXIT.invalid);
     throw error;
   }
+}
+
+/** One stderr line when a dependency stops answering, one when it answers again. */
+export function outageLines(io: CliIo, dependency: string, limitS: number | undefined): OutageObserver {
+  return {
+    onDown: (error) => writeLine(io.stderr, `spanledger: ${dependency} is not answering (${firstLine(error)}); retrying${limitS === undefined ? '' : ` for up to ${limitS} s`}`),
+    onUp: (outageMs) => writeLine(io.stderr, `spanledger: ${dependency} answers again, after ${(outageMs / 1000).toFixed(1)} s`),
+  };
+}
+
+function firstLine(error: unknown): string {
+  return oneLine(error instanceof Error ? error.message : String(error));
 }
 
 export function openConnection(io: CliIo, flags: ConnectionFlags): SpannerConnection {

@@ -5,7 +5,7 @@ import { CliError, EXIT, EXIT_CODES_HELP, ExitCode } from './errors';
 import { CliIo, processIo, writeLine } from './io';
 import { registerBooksCommands } from './books-commands';
 import { registerKafkaCommands } from './kafka-commands';
-import { Action, positiveInteger, Run, withConnection } from './program-kit';
+import { Action, positiveInteger, Run, withConnection, withDeadline } from './program-kit';
 import { registerProjectionCommands } from './projection-commands';
 
 /** Kept here (not imported from ledger/observability) so --help never loads pino. */
@@ -55,7 +55,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  withConnection(program.command('submit'))
+  withDeadline(withConnection(program.command('submit')))
     .description('Apply payment commands from JSON Lines (a file, or stdin when FILE is - or missing)')
     .argument('[file]', 'JSON Lines file of commands; - or missing reads stdin')
     .option('--batch-size <n>', 'commands per Spanner transaction (group commit; at most 100, the default)', positiveInteger('--batch-size', 100))
@@ -77,7 +77,7 @@ Examples:
     )
     .action(run(async () => (await import('./submit')).submit as Action));
 
-  withConnection(program.command('balance'))
+  withDeadline(withConnection(program.command('balance')))
     .description("Show a user's balance and its parts")
     .argument('<userId>', 'the user')
     .option('--json', 'print one JSON object: {"userId","balanceMicroUsd",...}')
@@ -100,7 +100,7 @@ Examples:
     )
     .action(run(async () => (await import('./balance')).balance as Action));
 
-  withConnection(program.command('users'))
+  withDeadline(withConnection(program.command('users')))
     .description('List the accounts with their balances, by user ID, a page at a time')
     .option('--prefix <prefix>', 'only users whose ID starts with this')
     .option('--limit <n>', 'at most N users per page', positiveInteger('--limit', 10_000), 100)

@@ -17,6 +17,26 @@ export function withConnection(command: Program): Program {
     .addOption(new Option('--database <id>', 'Spanner database (env SPANNER_DATABASE_ID, default ledger)'));
 }
 
+/**
+ * `--deadline-s` of the one-shot commands: how long they ride out Spanner not answering,
+ * retrying, before they exit 1 saying what was done.
+ */
+export function withDeadline(command: Program): Program {
+  return command.addOption(
+    new Option('--deadline-s <seconds>', 'ride out Spanner not answering for up to this long, retrying with back-off, then exit 1 (0: fail at once)').argParser(wholeNumber('--deadline-s', 86_400)).default(60),
+  );
+}
+
+/** A commander option parser for whole numbers 0..max that fails with exit code 2. */
+export function wholeNumber(name: string, max: number) {
+  return (text: string): number => {
+    if (!/^(0|[1-9][0-9]*)$/.test(text) || Number(text) > max) {
+      throw new CliError(`${name} must be a whole number from 0 to ${max}, got ${JSON.stringify(text)}`, EXIT.invalid);
+    }
+    return Number(text);
+  };
+}
+
 /** A commander option parser for whole numbers 1..max that fails with exit code 2. */
 export function positiveInteger(name: string, max: number) {
   return (text: string): number => {

@@ -1,7 +1,7 @@
 import { Command as Program, Option } from 'commander';
 import { CliError, EXIT } from './errors';
 import { OBSERVABILITY_HELP, withMetrics } from './kafka-commands';
-import { Action, positiveInteger, Run, withConnection } from './program-kit';
+import { Action, positiveInteger, Run, withConnection, withDeadline } from './program-kit';
 
 const PROJECTION_CHOICES = ['balances', 'transactions', 'invoices'];
 
@@ -12,7 +12,7 @@ function projectionName(text: string): string {
 
 /** Registers `transactions`, `projections ...` and `events ...` (issue: projections). */
 export function registerProjectionCommands(program: Program, run: Run): void {
-  withConnection(program.command('transactions'))
+  withDeadline(withConnection(program.command('transactions')))
     .description("Show a user's transactions (deposits, bonuses, charges, adjustments), newest first")
     .argument('<userId>', 'the user')
     .option('--json', 'print ONE JSON object: {"userId","generation","transactions":[{id,userId,type,source,status,amountMicroUsd,description,metadata,occurredAt}],"next"?}')
@@ -46,7 +46,7 @@ Examples:
     )
     .action(run(async () => (await import('./transactions')).transactions as Action));
 
-  withConnection(program.command('invoices'))
+  withDeadline(withConnection(program.command('invoices')))
     .description("Show a user's invoices (open, paid, void) with their payments, oldest first")
     .argument('<userId>', 'the user')
     .addOption(new Option('--status <status>', 'only invoices with this status').choices(['open', 'paid', 'void']))

@@ -1,6 +1,8 @@
 import { createReadStream } from 'node:fs';
-import type { SubmitOutcome } from '../app/ledger';
+import { SubmitIncompleteError, SubmitOutcome } from '../app/ledger';
 import { LIMITS } from '../ledger/core/limits';
+import { OutageError } from '../ledger/core/retry';
+import { describeTarget } from '../ledger/spanner/connection';
 import { ConnectionFlags, explainSpannerError, openLedgerFor, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
@@ -77,25 +79,60 @@ async function* nonEmptyLines(input: NodeJS.ReadableStream): AsyncGenerator<Subm
   }
 }
 
+/** Line numbers as ranges: "3-5, 9". */
+export function lineRanges(lines: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < lines.length; ) {
+    let j = i;
+    while (j + 1 < lines.length && lines[j + 1] === lines[j]! + 1) j++;
+    parts.push(i === j ? `${lines[i]}` : `${lines[i]}-${lines[j]}`);
+    i = j + 1;
+  }
+  return parts.join(', ');
+}
+
+function incompleteMessage(error: SubmitIncompleteError, decodable: readonly SubmitLine[], target: string): string {
+  const lines = (indexes: readonly number[]) => indexes.map((index) => decodable[index]!.line);
+  const uncertain = lines(error.uncertain);
+  const notApplied = lines(error.notApplied);
+  const outage = error.cause instanceof OutageError ? error.cause : undefined;
+  const last = outage?.cause instanceof Error ? outage.cause.message.split('\n')[0] : String(outage?.cause ?? error.cause);
+  const parts = [`no answer from ${target} for ${((outage?.outageMs ?? 0) / 1000).toFixed(1)} s (last error: ${last})`];
+  if (uncertain.length > 0) parts.push(`line(s) ${lineRanges(uncertain)} may have been applied (the reply to their commit was lost)`);
+  parts.push(`${notApplied.length > 0 ? `line(s) ${lineRanges(notApplied)} and every later line` : 'every later line'} not applied`);
+  return parts.join('; ');
+}
+
 export async function submit(io: CliIo, file: string | undefined, flags: SubmitFlags): Promise<ExitCode> {
   const ledger = openLedgerFor(io, flags, { batchSize: flags.batchSize });
   const input = file === undefined || file === '-' ? io.stdin : createReadStream(file);
   const statuses = new Set<SubmitOutcome['status']>();
   let chunk: SubmitLine[] = [];
   const flush = async () => {
-    const decided = await ledger.submit(
-      chunk.filter((entry) => !entry.invalidEncoding).map((entry) => entry.text),
-      { dryRun: flags.dryRun },
-    );
+    const decodable = chunk.filter((entry) => !entry.invalidEncoding);
+    let decided: SubmitOutcome[];
+    let incomplete: SubmitIncompleteError | undefined;
+    try {
+      decided = await ledger.submit(
+        decodable.map((entry) => entry.text),
+        { dryRun: flags.dryRun },
+      );
+    } catch (error) {
+      if (!(error instanceof SubmitIncompleteError)) throw error;
+      // Answer what was decided, then say which lines may have been applied and which were not.
+      incomplete = error;
+      decided = error.outcomes;
+    }
     let next = 0;
-    const outcomes = chunk.map(
-      (entry): SubmitOutcome =>
-        entry.invalidEncoding ? { status: 'invalid', eventIds: [], code: 'INVALID_COMMAND', message: 'line: is not valid UTF-8', ...(flags.dryRun ? { dryRun: true as const } : {}) } : decided[next++]!,
-    );
-    outcomes.forEach((outcome, index) => {
+    for (const entry of chunk) {
+      if (!entry.invalidEncoding && next >= decided.length) break; // the first line left undecided
+      const outcome: SubmitOutcome = entry.invalidEncoding
+        ? { status: 'invalid', eventIds: [], code: 'INVALID_COMMAND', message: 'line: is not valid UTF-8', ...(flags.dryRun ? { dryRun: true as const } : {}) }
+        : decided[next++]!;
       statuses.add(outcome.status);
-      writeLine(io.stdout, renderOutcome(chunk[index]!.line, outcome));
-    });
+      writeLine(io.stdout, renderOutcome(entry.line, outcome));
+    }
+    if (incomplete) throw new CliError(incompleteMessage(incomplete, decodable, describeTarget(resolveSettings(io, flags))), EXIT.failure, 'submitting the same input again is safe: what was applied answers "duplicate"');
     chunk = [];
   };
   // SIGINT/SIGTERM stop before the next chunk: the lines answered so far were decided (their

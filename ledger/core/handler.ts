@@ -2,7 +2,8 @@ import { BatchOverBudget, decideBatch } from './batch';
 import { Command, parseCommandText } from './commands';
 import { Decision, RejectionCode } from './decide';
 import { LIMITS } from './limits';
-import { LedgerStore, LedgerTransaction } from './store';
+import { NoAnswerError, OutageError, OutageObserver, RetryClock, retryTransient, RetryPolicy } from './retry';
+import { isEmptyWrites, LedgerStore, LedgerTransaction } from './store';
 import { checkThresholds, Thresholds } from './thresholds';
 
 /**
@@ -24,6 +25,29 @@ export interface CommandHandlerOptions {
   readonly balanceThresholdsMicroUsd?: readonly bigint[];
   /** Commands per transaction; defaults to LIMITS.commandsPerTransactionMax. */
   readonly batchSize?: number;
+  /**
+   * How long a batch retries while the database does not answer (outageMaxMs), and who is
+   * told. Without it, the first such failure is thrown (the store's own ABORTED re-runs aside).
+   */
+  readonly outage?: { readonly policy: RetryPolicy; readonly clock: RetryClock; readonly observer?: OutageObserver };
+}
+
+/**
+ * The database stopped answering for longer than allowed in the middle of a call. `decided`
+ * are the outcomes of the first inputs (committed, in order); the inputs at `uncertain`
+ * (indexes into the call's input) were in a batch whose commit may have landed, its reply
+ * never came; every other input after `decided` was not applied. Submitting all of them
+ * again is safe: what landed answers duplicate.
+ */
+export class CommandsIncompleteError extends Error {
+  override readonly name = 'CommandsIncompleteError';
+  constructor(
+    readonly decided: CommandOutcome[],
+    readonly uncertain: readonly number[],
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
 }
 
 /**
@@ -65,14 +89,9 @@ export class CommandHandler {
       const batch = commands.slice(start, start + size);
       let decided: CommandOutcome[];
       try {
-        ({ value: decided } = await this.store.transact(async (tx) => {
-          const { decisions, writes } = await decideBatch(tx, batch, { bonusRateBps: this.options.bonusRateBps, thresholds: this.thresholds });
-          tx.write(writes);
-          const batchOutcomes = decisions.map(outcomeOf);
-          if (alsoInTransaction) await alsoInTransaction(tx, batchOutcomes);
-          return batchOutcomes;
-        }));
+        decided = await this.commitBatch(batch, alsoInTransaction);
       } catch (error) {
+        if (error instanceof BatchUncertain) throw new CommandsIncompleteError(outcomes, error.mayHaveCommitted ? batch.map((_, index) => start + index) : [], error.cause);
         if (!(error instanceof BatchOverBudget) || alsoInTransaction) throw error;
         size = Math.min(size - 1, error.fits);
         continue;
@@ -84,6 +103,45 @@ export class CommandHandler {
     return outcomes;
   }
 
+  /**
+   * One batch in one transaction, retried through an outage. Every run of the callback that
+   * writes also writes a commit marker (attempt ID, run number); after a failure whose
+   * outcome is unknown, the next run first reads the markers, and if one of the earlier runs
+   * committed, answers what that run decided: its commands were accepted by this very call,
+   * and deciding them again would call them duplicates.
+   */
+  private async commitBatch(batch: readonly Command[], alsoInTransaction?: AlsoInTransaction): Promise<CommandOutcome[]> {
+    const attemptId = this.store.newAttemptId();
+    const decidedByRun = new Map<number, CommandOutcome[]>();
+    let runs = 0;
+    let mayHaveCommitted = false;
+    const once = async (): Promise<CommandOutcome[]> => {
+      const { value } = await this.store.transact(async (tx) => {
+        const run = ++runs;
+        if (run > 1) {
+          const [committed] = await tx.readCommitMarkers(attemptId);
+          if (committed !== undefined) return decidedByRun.get(committed)!;
+        }
+        const { decisions, writes } = await decideBatch(tx, batch, { bonusRateBps: this.options.bonusRateBps, thresholds: this.thresholds });
+        const batchOutcomes = decisions.map(outcomeOf);
+        decidedByRun.set(run, batchOutcomes);
+        if (!isEmptyWrites(writes) || alsoInTransaction) tx.write({ ...writes, commitMarker: { attemptId, run } });
+        if (alsoInTransaction) await alsoInTransaction(tx, batchOutcomes);
+        return batchOutcomes;
+      });
+      return value;
+    };
+    const outage = this.options.outage;
+    if (!outage) return once();
+    try {
+      // Any failure for want of an answer may have come after the commit was sent.
+      const transient = (error: unknown) => (error instanceof NoAnswerError || this.store.isTransient(error)) && (mayHaveCommitted = true);
+      return await retryTransient('committing a batch of commands', once, transient, outage.policy, outage.observer ?? {}, outage.clock);
+    } catch (error) {
+      if (error instanceof OutageError) throw new BatchUncertain(mayHaveCommitted, error);
+      throw error;
+    }
+  }
   /**
    * Decides the commands against the committed state, all in one transaction that is rolled
    * back: the outcomes a real run would give now (the commands see each other, as in one
@@ -100,10 +158,30 @@ export class CommandHandler {
   /** Parses each text as a command; invalid ones get their outcome, valid ones are decided (or, with dryRun, tried). */
   async handleTexts(texts: readonly string[], alsoInTransaction?: AlsoInTransaction, options: { dryRun?: boolean } = {}): Promise<CommandOutcome[]> {
     const parsed = texts.map(parseCommandText);
-    const valid = parsed.flatMap((result) => (result.ok ? [result.command] : []));
-    const decided = options.dryRun ? await this.dryRun(valid) : await this.handle(valid, alsoInTransaction);
-    let next = 0;
-    return parsed.map((result) => (result.ok ? decided[next++]! : { status: 'invalid', code: 'INVALID_COMMAND', message: result.message }));
+    const valid = parsed.flatMap((result, index) => (result.ok ? [{ command: result.command, index }] : []));
+    const commands = valid.map((entry) => entry.command);
+    const answer = (decided: readonly CommandOutcome[]): CommandOutcome[] => {
+      // Invalid texts are answered up to the first valid one left undecided.
+      const stop = decided.length < valid.length ? valid[decided.length]!.index : texts.length;
+      let next = 0;
+      return parsed.slice(0, stop).map((result) => (result.ok ? decided[next++]! : { status: 'invalid', code: 'INVALID_COMMAND', message: result.message }));
+    };
+    try {
+      return answer(options.dryRun ? await this.dryRun(commands) : await this.handle(commands, alsoInTransaction));
+    } catch (error) {
+      if (!(error instanceof CommandsIncompleteError)) throw error;
+      throw new CommandsIncompleteError(answer(error.decided), error.uncertain.map((index) => valid[index]!.index), error.cause);
+    }
+  }
+}
+
+/** A batch given up on after an outage; whether one of its commits may have landed. */
+class BatchUncertain extends Error {
+  constructor(
+    readonly mayHaveCommitted: boolean,
+    override readonly cause: OutageError,
+  ) {
+    super(cause.message);
   }
 }
 

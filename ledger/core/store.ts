@@ -119,6 +119,29 @@ export interface LedgerWrites {
   readonly inbox?: InboxOffset[];
   readonly kafkaOutcomes?: KafkaOutcome[];
   readonly kafkaOutcomesSent?: KafkaOutcomesSent[];
+  /** Written with a batch's other writes, so a retry can tell whether this run committed (see CommitMarker). */
+  readonly commitMarker?: CommitMarker;
+}
+
+/**
+ * Which run of which batch committed. A commit whose reply is lost may or may not have
+ * landed; the retry reads the markers of its batch and, when one of its own earlier runs
+ * committed, answers what that run decided (accepted) instead of deciding again (which would
+ * say duplicate). One row per commit, deleted by Spanner after a week.
+ */
+export interface CommitMarker {
+  /** Random per batch, the same for every run of it. */
+  readonly attemptId: string;
+  /** 1, 2, ...: which run of the transaction callback wrote it. */
+  readonly run: number;
+}
+
+/** True when the writes hold nothing to commit. */
+export function isEmptyWrites(writes: LedgerWrites): boolean {
+  return (
+    writes.events.length + writes.accounts.length + writes.charges.length + (writes.invoices?.length ?? 0) + (writes.inbox?.length ?? 0) + (writes.kafkaOutcomes?.length ?? 0) + (writes.kafkaOutcomesSent?.length ?? 0) ===
+      0 && writes.commitMarker === undefined
+  );
 }
 
 /**
@@ -138,6 +161,8 @@ export interface LedgerTransaction {
   /** Current version of a stream (0 when it has no events). */
   readStreamVersion(streamId: string): Promise<number>;
   readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]>;
+  /** The runs of a batch (see CommitMarker) that committed: at most one. */
+  readCommitMarkers(attemptId: string): Promise<number[]>;
   write(writes: LedgerWrites): void;
 }
 
@@ -180,6 +205,14 @@ export interface LedgerStore {
   readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]>;
   /** Outcomes of a partition not yet acknowledged on the outcomes topic, in offset order. */
   readKafkaOutcomes(group: string, topic: string, partition: number): Promise<KafkaOutcome[]>;
+  /**
+   * Whether a failure is the database not answering (unreachable, deadline, connection cut),
+   * which a retry may outlive, rather than an answer. The outcome of a commit that failed so
+   * is unknown: it may have landed.
+   */
+  isTransient(error: unknown): boolean;
+  /** A new, unique ID for one batch's commit markers (see CommitMarker). */
+  newAttemptId(): string;
   close(): Promise<void>;
 }
 

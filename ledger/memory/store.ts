@@ -6,6 +6,7 @@ import {
   GlobalPosition,
   InboxOffset,
   invoiceKey,
+  isEmptyWrites,
   KafkaOutcome,
   LedgerStore,
   LedgerTransaction,
@@ -48,6 +49,7 @@ export class InMemoryLedgerStore implements LedgerStore {
   private readonly invoices = new Map<string, Invoice>();
   private readonly inbox = new Map<string, InboxOffset>();
   private readonly outcomes = new Map<string, KafkaOutcome[]>();
+  private readonly commitMarkers = new Map<string, number[]>();
   private readonly ordered: StoredEvent[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private lastCommit = '';
@@ -80,13 +82,12 @@ export class InMemoryLedgerStore implements LedgerStore {
       readStreamAfter: async (streamId, afterVersion, limit) => (await this.readStream(streamId, afterVersion + 1)).slice(0, limit),
       readStreamVersion: async (streamId) => this.streamVersions.get(streamId) ?? 0,
       readInboxOffsets: async (group, topic) => this.readInboxOffsets(group, topic),
+      readCommitMarkers: async (attemptId) => [...(this.commitMarkers.get(attemptId) ?? [])],
       write: (writes) => pending.push(writes),
     };
     const value = await work(tx);
     const drafts = pending.flatMap((writes) => writes.events);
-    const size = (writes: LedgerWrites) =>
-      writes.events.length + writes.accounts.length + writes.charges.length + (writes.invoices?.length ?? 0) + (writes.inbox?.length ?? 0) + (writes.kafkaOutcomes?.length ?? 0) + (writes.kafkaOutcomesSent?.length ?? 0);
-    if (options.dryRun || pending.every((writes) => size(writes) === 0)) {
+    if (options.dryRun || pending.every(isEmptyWrites)) {
       return { value, committedAt: undefined };
     }
     const committedAt = this.clock();
@@ -98,6 +99,9 @@ export class InMemoryLedgerStore implements LedgerStore {
       if (this.events.has(draft.eventId) || seenIds.has(draft.eventId)) throw new Error(`ALREADY_EXISTS: event ${draft.eventId}`);
       seenIds.add(draft.eventId);
     }
+    for (const { commitMarker } of pending) {
+      if (commitMarker && this.commitMarkers.get(commitMarker.attemptId)?.includes(commitMarker.run)) throw new Error(`ALREADY_EXISTS: commit marker ${commitMarker.attemptId}/${commitMarker.run}`);
+    }
     for (const draft of drafts) {
       const stored = { ...draft, committedAt } as StoredEvent;
       this.events.set(draft.eventId, stored);
@@ -108,6 +112,10 @@ export class InMemoryLedgerStore implements LedgerStore {
       for (const account of writes.accounts) this.accounts.set(account.userId, account);
       for (const charge of writes.charges) this.charges.set(charge.invoiceId, charge);
       for (const invoice of writes.invoices ?? []) this.invoices.set(invoiceKey(invoice.userId, invoice.invoiceId), invoice);
+      if (writes.commitMarker) {
+        const { attemptId, run } = writes.commitMarker;
+        this.commitMarkers.set(attemptId, [...(this.commitMarkers.get(attemptId) ?? []), run]);
+      }
       for (const offset of writes.inbox ?? []) this.inbox.set(inboxKey(offset.group, offset.topic, offset.partition), offset);
       for (const sent of writes.kafkaOutcomesSent ?? []) {
         const key = inboxKey(sent.group, sent.topic, sent.partition);
@@ -159,6 +167,18 @@ export class InMemoryLedgerStore implements LedgerStore {
 
   async readKafkaOutcomes(group: string, topic: string, partition: number): Promise<KafkaOutcome[]> {
     return [...(this.outcomes.get(inboxKey(group, topic, partition)) ?? [])];
+  }
+
+  private attempts = 0;
+
+  /** Unique within this store, which is all a marker needs. */
+  newAttemptId(): string {
+    return `attempt-${++this.attempts}`;
+  }
+
+  /** Nothing here fails for want of an answer. */
+  isTransient(): boolean {
+    return false;
   }
 
   async close(): Promise<void> {}

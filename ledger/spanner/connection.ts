@@ -13,6 +13,24 @@ export interface SpannerSettings {
   readonly databaseId: string;
   /** "host:port" of a Cloud Spanner emulator, or undefined for real Cloud Spanner. */
   readonly emulatorHost: string | undefined;
+  /**
+   * How long one call (a read, a query, a commit, a transaction attempt) may go without an
+   * answer before it fails as DEADLINE_EXCEEDED (SPANLEDGER_SPANNER_CALL_DEADLINE_MS, default
+   * 20 000). A caller that rides out outages then retries; the others report it.
+   */
+  readonly callDeadlineMs?: number;
+}
+
+/** The call deadline of a connection's settings. */
+export function callDeadlineMs(settings: SpannerSettings): number {
+  return settings.callDeadlineMs ?? LIMITS.spannerCallDeadlineMs;
+}
+
+function callDeadlineFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const text = env.SPANLEDGER_SPANNER_CALL_DEADLINE_MS;
+  if (text === undefined || text === '') return undefined;
+  if (!/^[1-9][0-9]{2,6}$/.test(text)) throw new RangeError(`SPANLEDGER_SPANNER_CALL_DEADLINE_MS must be a whole number of milliseconds from 100 to 9999999, got ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
 const CLOSE_GRACE_MS = 3_000;
@@ -28,6 +46,7 @@ export function settingsFromEnv(
     instanceId: overrides.instanceId ?? env.SPANNER_INSTANCE_ID ?? DEFAULT_SETTINGS.instanceId,
     databaseId: overrides.databaseId ?? env.SPANNER_DATABASE_ID ?? DEFAULT_SETTINGS.databaseId,
     emulatorHost: overrides.emulatorHost ?? (env.SPANNER_EMULATOR_HOST || undefined),
+    ...(callDeadlineFromEnv(env) === undefined ? {} : { callDeadlineMs: callDeadlineFromEnv(env) }),
   };
 }
 
@@ -90,12 +109,13 @@ function whileEmulatorHostIs<T>(host: string | undefined, build: () => T): T {
 
 export function connect(settings: SpannerSettings): SpannerConnection {
   let spanner: Spanner;
-  // Every read and query carries a deadline (see LIMITS.spannerCallDeadlineMs).
-  let queryOptions: QueryCallOptions = { gaxOptions: { timeout: LIMITS.spannerCallDeadlineMs } };
+  // Every read and query carries a deadline (see callDeadlineMs).
+  const timeout = callDeadlineMs(settings);
+  let queryOptions: QueryCallOptions = { gaxOptions: { timeout } };
   if (settings.emulatorHost) {
     configureClientForEmulator();
     spanner = whileEmulatorHostIs(settings.emulatorHost, () => new Spanner({ projectId: settings.projectId, ...parseHost(settings.emulatorHost!), sslCreds: grpc.credentials.createInsecure() }));
-    queryOptions = { gaxOptions: { timeout: LIMITS.spannerCallDeadlineMs, retryRequestOptions: { retries: 0, noResponseRetries: 0 } } };
+    queryOptions = { gaxOptions: { timeout, retryRequestOptions: { retries: 0, noResponseRetries: 0 } } };
   } else {
     spanner = whileEmulatorHostIs(undefined, () => new Spanner({ projectId: settings.projectId }));
   }

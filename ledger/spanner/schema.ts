@@ -131,6 +131,18 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
     ],
     backfill: backfillChains,
   },
+  {
+    version: 5,
+    description: 'commit markers: a retry after a lost commit reply tells its own earlier commit from another submitter\'s',
+    // Kept a week: a retry comes within the outage it rode out (minutes), never later.
+    statements: [
+      `CREATE TABLE CommitMarkers (
+        AttemptId STRING(36) NOT NULL,
+        Run INT64 NOT NULL,
+        CommittedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
+      ) PRIMARY KEY (AttemptId, Run), ROW DELETION POLICY (OLDER_THAN(CommittedAt, INTERVAL 7 DAY))`,
+    ],
+  },
 ];
 
 export const SCHEMA_MIGRATIONS_TABLE = `CREATE TABLE SchemaMigrations (

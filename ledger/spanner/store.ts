@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { PreciseDate } from '@google-cloud/precise-date';
 import { Transaction } from '@google-cloud/spanner';
 import { Account, Charge, Invoice } from '../core/account';
@@ -40,6 +41,7 @@ import {
 import { SpannerConnection } from './connection';
 import { deleteKeyRange } from './range-delete';
 import { runReadWrite, TransactionObserver } from './transaction';
+import { isTransientSpannerError } from './transient';
 import { EVENT_ORDER_SHARDS } from './schema';
 
 const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;
@@ -143,6 +145,11 @@ class SpannerLedgerTransaction implements LedgerTransaction {
     return readInboxOffsets(this.tx, this.connection, group, topic);
   }
 
+  async readCommitMarkers(attemptId: string): Promise<number[]> {
+    const [rows] = await this.tx.read('CommitMarkers', { ranges: [{ startClosed: [attemptId], endClosed: [attemptId] }], columns: ['Run'], ...READ_JSON, ...this.connection.queryOptions });
+    return (rows as unknown as Row[]).map((row) => smallInt(row.Run));
+  }
+
   write(writes: LedgerWrites): void {
     this.pending.push(writes);
   }
@@ -185,6 +192,11 @@ class SpannerLedgerTransaction implements LedgerTransaction {
         mutations += writes.kafkaOutcomes.length * 7;
         this.tx.upsert('KafkaOutcomes', writes.kafkaOutcomes.map(outcomeToRow));
       }
+      if (writes.commitMarker) {
+        mutations += 3;
+        // An insert: two runs of one batch can never both commit (the second's would fail).
+        this.tx.insert('CommitMarkers', { AttemptId: writes.commitMarker.attemptId, Run: String(writes.commitMarker.run), CommittedAt: 'spanner.commit_timestamp()' });
+      }
     }
     // The emulator does not enforce Spanner's per-commit mutation limit; production would
     // fail the whole commit, so fail here first, on every backend, with the figures.
@@ -200,6 +212,15 @@ export class SpannerLedgerStore implements LedgerStore {
     readonly connection: SpannerConnection,
     readonly observer: TransactionObserver = {},
   ) {}
+
+  isTransient(error: unknown): boolean {
+    return isTransientSpannerError(error);
+  }
+
+  /** Random: the markers of every submitter share one table. */
+  newAttemptId(): string {
+    return randomUUID();
+  }
 
   /** One read-write transaction through the shared runner (retries on ABORTED; see transaction.ts). */
   async transact<T>(work: (tx: LedgerTransaction) => Promise<T>, options: TransactOptions = {}): Promise<TransactionResult<T>> {

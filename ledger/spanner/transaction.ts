@@ -1,6 +1,6 @@
 import { Transaction } from '@google-cloud/spanner';
 import { LIMITS } from '../core/limits';
-import { SpannerConnection } from './connection';
+import { callDeadlineMs, SpannerConnection } from './connection';
 
 /**
  * The one read-write transaction runner of the project: the ledger store, the projectors,
@@ -67,7 +67,7 @@ export function runReadWrite<T>(
   return run;
 }
 
-/** Raised when one attempt outlives LIMITS.spannerCallDeadlineMs: Spanner is gone or stuck. */
+/** Raised when one attempt outlives the connection's call deadline: Spanner is gone or stuck. */
 export class SpannerDeadlineError extends Error {
   /** gRPC DEADLINE_EXCEEDED, so callers treat it like the client's own deadline errors. */
   readonly code = 4;
@@ -88,15 +88,16 @@ export function withinDeadline<T>(promise: Promise<T>, what: string, ms: number 
 }
 
 async function attempt<T>(connection: SpannerConnection, work: (tx: Transaction) => Promise<T>, observer: TransactionObserver, options: ReadWriteOptions): Promise<ReadWriteResult<T>> {
+  const deadlineMs = callDeadlineMs(connection.settings);
   for (let attemptNumber = 1; ; attemptNumber++) {
-    const [tx] = await withinDeadline(connection.database.getTransaction(), 'starting a transaction');
+    const [tx] = await withinDeadline(connection.database.getTransaction(), 'starting a transaction', deadlineMs);
     try {
-      const value = await withinDeadline(work(tx), 'reading in a transaction');
+      const value = await withinDeadline(work(tx), 'reading in a transaction', deadlineMs);
       if (options.dryRun) {
         await withinDeadline(tx.rollback(), 'rolling back', ROLLBACK_DEADLINE_MS).catch(() => undefined);
         return { value, commitTimestamp: undefined };
       }
-      await withinDeadline(tx.commit({ gaxOptions: { timeout: LIMITS.spannerCallDeadlineMs } }), 'committing');
+      await withinDeadline(tx.commit({ gaxOptions: { timeout: deadlineMs } }), 'committing', deadlineMs);
       return { value, commitTimestamp: tx.commitTimestamp };
     } catch (error) {
       // Roll back rather than just end: an abandoned transaction keeps its locks on the

@@ -242,4 +242,16 @@ export function eventStoreContract(makeStore: () => Promise<LedgerStore>, releas
     expect([...found.keys()]).toEqual([event.eventId]);
     expect(found.get(event.eventId)?.payload).toEqual(event.payload);
   });
+
+  test('commit markers: what a transaction wrote with its writes, a later one reads back by attempt; a second run of the same attempt cannot commit', async () => {
+    const attemptId = store.newAttemptId();
+    expect(store.newAttemptId()).not.toBe(attemptId);
+    const empty = { events: [], accounts: [], charges: [] };
+    expect((await store.transact((tx) => tx.readCommitMarkers(attemptId))).value).toEqual([]);
+    const first = await store.transact(async (tx) => tx.write({ ...empty, commitMarker: { attemptId, run: 2 } }));
+    expect(first.committedAt).toBeDefined();
+    expect((await store.transact((tx) => tx.readCommitMarkers(attemptId))).value).toEqual([2]);
+    expect((await store.transact((tx) => tx.readCommitMarkers(store.newAttemptId()))).value).toEqual([]);
+    await expect(store.transact(async (tx) => tx.write({ ...empty, commitMarker: { attemptId, run: 2 } }))).rejects.toThrow(/ALREADY_EXISTS|already exists/i);
+  });
 }

@@ -55,6 +55,8 @@ export interface FaultProxy {
    * accepts again. Overlapping calls extend the outage to the latest end.
    */
   partitionFor(ms: number): Promise<void>;
+  /** Ends a partition now (instead of when it was due); resolves once the port accepts again. */
+  endPartition(): Promise<void>;
   /**
    * Keeps connections open but forwards nothing, in either direction, for `ms`: headers,
    * data and trailers are held and then released in order. Starts synchronously; resolves
@@ -68,6 +70,11 @@ export interface FaultProxy {
    * reply being relayed. Resolves, with one entry per cut, when all of them have fired.
    */
   cutAfterNextCommit(options?: { times?: number }): Promise<CommitCut[]>;
+  /**
+   * Cuts every Commit that arrives in the next `ms`, the same way (the client's own re-sends
+   * of a cut Commit included). Resolves with the cuts when the window closes.
+   */
+  cutCommitsFor(ms: number): Promise<CommitCut[]>;
   stats(): FaultProxyStats;
   /** Ends everything the proxy started; pending outages resolve, pending cuts reject. */
   close(): Promise<void>;
@@ -351,6 +358,15 @@ class Proxy implements FaultProxy {
     });
   }
 
+  endPartition(): Promise<void> {
+    const outage = this.partition;
+    if (!outage) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      outage.waiters.push({ resolve, reject });
+      this.schedule(outage, Date.now(), () => void this.heal());
+    });
+  }
+
   private async heal(): Promise<void> {
     const outage = this.partition;
     if (!outage || this.closed) return;
@@ -420,6 +436,19 @@ class Proxy implements FaultProxy {
     // a caller who awaits still gets the rejection.
     fired.catch(() => undefined);
     return fired;
+  }
+
+  cutCommitsFor(ms: number): Promise<CommitCut[]> {
+    if (this.closed) return Promise.reject(new Error('fault proxy is closed'));
+    return new Promise<CommitCut[]>((resolve, reject) => {
+      const arm: CutArm = { times: Number.POSITIVE_INFINITY, remaining: Number.POSITIVE_INFINITY, cuts: [], resolve, reject };
+      this.arms.push(arm);
+      setTimeout(() => {
+        const index = this.arms.indexOf(arm);
+        if (index !== -1) this.arms.splice(index, 1);
+        resolve(arm.cuts);
+      }, ms);
+    });
   }
 
   stats(): FaultProxyStats {

@@ -92,6 +92,10 @@ export class MemoryTransaction implements LedgerTransaction {
     return [];
   }
 
+  async readCommitMarkers(): Promise<number[]> {
+    return [];
+  }
+
   write(writes: LedgerWrites): void {
     this.writes.push(writes);
   }
