@@ -48,6 +48,18 @@ export interface ConsumeFlags extends ConnectionFlags, ObservabilityFlags {
   readonly batchSize?: number;
   readonly partitionsConcurrently?: number;
   readonly json?: boolean;
+  readonly outageMaxS?: number;
+}
+
+/** Two runs' summaries as one (the consumer restarted after an outage). */
+function addSummaries(before: ConsumeSummary | undefined, after: ConsumeSummary): ConsumeSummary {
+  if (!before) return after;
+  const total = { ...after };
+  for (const key of Object.keys(after) as (keyof ConsumeSummary)[]) {
+    const value = before[key];
+    if (typeof value === 'number') (total as Record<string, unknown>)[key] = value + (after[key] as number);
+  }
+  return total;
 }
 
 export function renderConsumeSummary(summary: ConsumeSummary): string {
@@ -79,9 +91,19 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
   const { SpannerLedgerStore } = await import('../ledger/spanner/store');
   const store = new SpannerLedgerStore(openConnection(io, flags), metrics.transactionObserver);
   const stop = stopOnSignals();
-  let summary: ConsumeSummary;
-  try {
-    summary = await consumeCommands(createKafka(settings), store, {
+  const { OutageTracker } = await import('../ledger/core/retry');
+  const { SYSTEM_CLOCK } = await import('../ledger/system-clock');
+  const { dependencyHealth } = await import('../ledger/observability/dependency-health');
+  const outageMaxMs = (flags.outageMaxS ?? 300) * 1000;
+  const spannerHealth = dependencyHealth('spanner', logger, metrics, outageMaxMs);
+  const kafkaHealth = dependencyHealth('kafka', logger, metrics, outageMaxMs);
+  // A Spanner failure the batch retry does not cover (reading the inbox on assignment, the
+  // outbox) restarts the consumer, which resumes from the inbox offsets, within the same limit.
+  const restarts = new OutageTracker('consuming', { outageMaxMs }, {}, SYSTEM_CLOCK);
+  let lastProgress = SYSTEM_CLOCK.now();
+  let summary: ConsumeSummary | undefined;
+  const consumeOnce = () =>
+    consumeCommands(createKafka(settings), store, {
       topic: flags.topic,
       group: flags.group,
       dlqTopic: flags.dlqTopic,
@@ -96,8 +118,11 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
       balanceThresholdsMicroUsd,
       signal: stop.signal,
       logger,
+      outage: { outageMaxMs, clock: SYSTEM_CLOCK, spanner: spannerHealth, kafka: kafkaHealth },
       observer: {
         onChunk({ outcomes, deadLetters }) {
+          lastProgress = SYSTEM_CLOCK.now();
+          restarts.answered();
           metrics.batchSize.observe({ stage: 'consume' }, outcomes.length + deadLetters.length);
           for (const outcome of outcomes) metrics.recordOutcome(outcome);
           for (const reason of deadLetters) {
@@ -113,6 +138,17 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
             : undefined,
       },
     });
+  try {
+    for (;;) {
+      try {
+        summary = addSummaries(summary, await consumeOnce());
+        break;
+      } catch (error) {
+        if (!store.isTransient(error) || stop.signal.aborted) throw error;
+        logger.warn({ event: 'consumer_restart', error: (error as Error).message }, `restarting the consumer after a Spanner failure: ${(error as Error).message}`);
+        await restarts.failed(error, lastProgress);
+      }
+    }
   } catch (error) {
     throw await explainRelayError(error, io, flags, settings);
   } finally {
@@ -120,7 +156,7 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
     await store.close();
     await observability.close();
   }
-  writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderConsumeSummary(summary));
+  writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderConsumeSummary(summary!));
   return EXIT.ok;
 }
 

@@ -1,6 +1,6 @@
 import { Command as Program, Option } from 'commander';
 import { CliError, EXIT } from './errors';
-import { Action, positiveInteger, Run, withConnection } from './program-kit';
+import { Action, positiveInteger, Run, withConnection, withOutageMax } from './program-kit';
 
 /** A TCP port 0..65535 (0: any free port; the chosen one is logged). */
 function portNumber(text: string): number {
@@ -32,7 +32,7 @@ Kafka connection (environment):
 
 /** Registers `consume` and `publish` (the Kafka relays). */
 export function registerKafkaCommands(program: Program, run: Run): void {
-  withMetrics(withConnection(program.command('consume')))
+  withOutageMax(withMetrics(withConnection(program.command('consume'))))
     .description('Apply payment commands from a Kafka topic, effectively once (offsets committed in Spanner with the events)')
     .requiredOption('--topic <topic>', 'topic of commands (value: one submit-line JSON command, key: its userId)')
     .option('--group <group>', 'consumer group', 'spanledger-ledger')
@@ -71,7 +71,7 @@ Examples:
     )
     .action(run(async () => (await import('./consume')).consume as Action));
 
-  withMetrics(withConnection(program.command('publish')))
+  withOutageMax(withMetrics(withConnection(program.command('publish'))))
     .description('Relay ledger events to a Kafka topic: in order per user (the key), at least once (dedupe by the event-id header)')
     .requiredOption('--topic <topic>', 'topic to publish events to (key: user ID, value: an `events export` line)')
     .option('--name <name>', 'publisher name: the checkpoint is kept per name and topic', 'spanledger')

@@ -27,6 +27,17 @@ export function withDeadline(command: Program): Program {
   );
 }
 
+/**
+ * `--outage-max-s` of the long-running commands (consume, publish, projections run --follow):
+ * they keep running through a Spanner or broker outage, backing off, and exit 1 only after
+ * this much continuous outage.
+ */
+export function withOutageMax(command: Program): Program {
+  return command.addOption(
+    new Option('--outage-max-s <seconds>', 'ride out a Spanner or broker outage for up to this long (backing off, resuming from the stored positions), then exit 1').argParser(wholeNumber('--outage-max-s', 86_400)).default(300),
+  );
+}
+
 /** A commander option parser for whole numbers 0..max that fails with exit code 2. */
 export function wholeNumber(name: string, max: number) {
   return (text: string): number => {

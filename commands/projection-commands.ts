@@ -1,7 +1,7 @@
 import { Command as Program, Option } from 'commander';
 import { CliError, EXIT } from './errors';
 import { OBSERVABILITY_HELP, withMetrics } from './kafka-commands';
-import { Action, positiveInteger, Run, withConnection, withDeadline } from './program-kit';
+import { Action, positiveInteger, Run, withConnection, withDeadline, withOutageMax } from './program-kit';
 
 const PROJECTION_CHOICES = ['balances', 'transactions', 'invoices'];
 
@@ -67,7 +67,7 @@ Examples:
     .action(run(async () => (await import('./invoices')).invoices as Action));
 
   const projections = program.command('projections').description('Read-side views: run the projector, rebuild, verify, status');
-  withMetrics(withConnection(projections.command('run')))
+  withOutageMax(withMetrics(withConnection(projections.command('run'))))
     .description('Catch the views up with the event log once, or keep following it with --follow')
     .option('--follow', 'keep following the log until SIGINT/SIGTERM (stops after the batch in flight)')
     .option('--poll-ms <ms>', 'poll interval while following', positiveInteger('--poll-ms', 3_600_000), 500)

@@ -3,6 +3,9 @@ import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, renderTable, writeLine } from './io';
 import { stopOnSignals } from './signals';
+import { OutageTracker } from '../ledger/core/retry';
+import { dependencyHealth } from '../ledger/observability/dependency-health';
+import { SYSTEM_CLOCK } from '../ledger/system-clock';
 import type { ObservabilityFlags } from './consume';
 import type { ObservabilitySession } from '../ledger/observability/session';
 
@@ -26,9 +29,14 @@ function positionText(position: GlobalPosition | null): string {
   return position === null ? '(start)' : `${position.committedAt} ${position.streamId}#${position.streamVersion}`;
 }
 
+/** Following, no pass or chunk for this long means Spanner is not answering (a pass takes a poll interval). */
+const SILENT_IS_DOWN_MS = 5_000;
+
 export interface RunFlags extends JsonFlag, ObservabilityFlags {
   readonly follow?: boolean;
   readonly pollMs?: number;
+  /** With --follow: how long a Spanner outage is ridden out before exit 1 (seconds). */
+  readonly outageMaxS?: number;
 }
 
 /** Events counted per projection for the lag gauge (projectionStatus reads at most one page). */
@@ -62,7 +70,10 @@ function startLagGauge(observability: ObservabilitySession, store: import('../le
   return async () => {
     stopped = true;
     if (timer) clearTimeout(timer);
-    await running;
+    // A measurement hung on an unreachable Spanner must not hold the exit.
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([running, new Promise((resolve) => (grace = setTimeout(resolve, 1_000)))]);
+    clearTimeout(grace);
   };
 }
 
@@ -83,22 +94,47 @@ export async function projectionsRun(io: CliIo, flags: RunFlags): Promise<ExitCo
       const stopLag = observability ? startLagGauge(observability, store, Math.max(200, flags.pollMs ?? 500)) : undefined;
       logger?.info({ event: 'projector_started', follow: Boolean(flags.follow), pollMs: flags.pollMs ?? 500 }, flags.follow ? 'following the event log' : 'catching the views up');
       let lastPass: string | undefined;
+      // Following, a Spanner outage is ridden out: the projector starts again from the
+      // checkpoints (committed with the rows, so nothing is applied twice) once it answers.
+      const outageMaxMs = (flags.outageMaxS ?? 300) * 1000;
+      const outage = flags.follow && logger ? new OutageTracker('following the event log', { outageMaxMs }, dependencyHealth('spanner', logger, metrics, outageMaxMs), SYSTEM_CLOCK) : undefined;
+      let lastAnswer = SYSTEM_CLOCK.now();
+      const answered = () => {
+        lastAnswer = SYSTEM_CLOCK.now();
+        outage?.answered();
+      };
+      let applied = 0;
+      // A call that hangs instead of failing still ends the run at the limit.
+      const watchdog = outage?.watch(() => lastAnswer, SILENT_IS_DOWN_MS);
       try {
-        return await runProjector(store.connection, store, {
-          follow: flags.follow,
-          pollMs: flags.pollMs,
-          shouldStop: () => stop?.signal.aborted ?? false,
-          transactionObserver: metrics?.transactionObserver,
-          onChunk: (applied) => {
-            metrics?.projectionEventsApplied.inc(applied);
-            if (applied > 0) logger?.info({ event: 'applied', applied }, `applied ${applied} event(s)`);
-          },
-          onPass: (status) => {
-            if (status !== lastPass) logger?.debug({ event: 'projector_pass', status }, `projector ${status.replace('_', ' ')}`);
-            lastPass = status;
-          },
-        });
+        for (;;) {
+          try {
+            const run = runProjector(store.connection, store, {
+              follow: flags.follow,
+              pollMs: flags.pollMs,
+              shouldStop: () => stop?.signal.aborted ?? false,
+              transactionObserver: metrics?.transactionObserver,
+              onChunk: (chunk) => {
+                answered();
+                applied += chunk;
+                metrics?.projectionEventsApplied.inc(chunk);
+                if (chunk > 0) logger?.info({ event: 'applied', applied: chunk }, `applied ${chunk} event(s)`);
+              },
+              onPass: (status) => {
+                answered();
+                if (status !== lastPass) logger?.debug({ event: 'projector_pass', status }, `projector ${status.replace('_', ' ')}`);
+                lastPass = status;
+              },
+            });
+            const report = await (watchdog ? Promise.race([run, watchdog.expired]) : run);
+            return { applied, stopped: report.stopped };
+          } catch (error) {
+            if (!outage || !store.isTransient(error) || stop?.signal.aborted) throw error;
+            await outage.failed(error, lastAnswer);
+          }
+        }
       } finally {
+        watchdog?.stop();
         await stopLag?.();
       }
     });

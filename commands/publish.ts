@@ -2,7 +2,7 @@ import type { PublishSummary } from '../ledger/kafka/publisher';
 import { ConnectionFlags, openConnection, resolveSettings, targetFlags } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, count, writeLine } from './io';
-import { explainRelayError, kafkaPreflight, kafkaSettings, ObservabilityFlags, openCommandObservability } from './consume';
+import { explainRelayError, isKafkaError, kafkaPreflight, kafkaSettings, ObservabilityFlags, openCommandObservability } from './consume';
 import { stopOnSignals } from './signals';
 
 export interface PublishFlags extends ConnectionFlags, ObservabilityFlags {
@@ -12,6 +12,7 @@ export interface PublishFlags extends ConnectionFlags, ObservabilityFlags {
   readonly batchSize: number;
   readonly fromStart?: boolean;
   readonly json?: boolean;
+  readonly outageMaxS?: number;
 }
 
 export function renderPublishSummary(summary: PublishSummary): string {
@@ -27,15 +28,27 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
   if (flags.topic.trim() === '') throw new CliError('--topic must not be empty', EXIT.invalid);
   await kafkaPreflight(settings);
   const { createKafka } = await import('../ledger/kafka/client');
-  const { publishEvents, CheckpointMoved, PublishTopicShrunk, PublishSendError } = await import('../ledger/kafka/publisher');
+  const { publishEvents, publisherOwner, CheckpointMoved, PublishTopicShrunk, PublishSendError } = await import('../ledger/kafka/publisher');
+  const isBrokerOutage = (error: unknown) => isKafkaError(error) && !(error instanceof PublishSendError) && !(error instanceof CheckpointMoved) && !(error instanceof PublishTopicShrunk);
   const observability = await openCommandObservability(io, flags, 'publish');
   const { logger, metrics } = observability;
   const { SpannerLedgerStore } = await import('../ledger/spanner/store');
   const store = new SpannerLedgerStore(openConnection(io, flags), metrics.transactionObserver);
   const stop = stopOnSignals();
-  let summary: PublishSummary;
-  try {
-    summary = await publishEvents(createKafka(settings), store, store.connection, {
+  const { OutageTracker } = await import('../ledger/core/retry');
+  const { SYSTEM_CLOCK } = await import('../ledger/system-clock');
+  const { dependencyHealth } = await import('../ledger/observability/dependency-health');
+  const outageMaxMs = (flags.outageMaxS ?? 300) * 1000;
+  // Spanner and the brokers are ridden out the same way: the publisher starts again from its
+  // checkpoint (under the same lease owner) once they answer; a batch whose checkpoint did not
+  // commit is sent again (consumers dedupe by event ID).
+  const outages = { spanner: new OutageTracker('publishing', { outageMaxMs }, dependencyHealth('spanner', logger, metrics, outageMaxMs), SYSTEM_CLOCK), kafka: new OutageTracker('publishing', { outageMaxMs }, dependencyHealth('kafka', logger, metrics, outageMaxMs), SYSTEM_CLOCK) };
+  const owner = publisherOwner();
+  let lastProgress = SYSTEM_CLOCK.now();
+  let summary: PublishSummary | undefined;
+  const publishOnce = () =>
+    publishEvents(createKafka(settings), store, store.connection, {
+      owner,
       topic: flags.topic,
       publisher: flags.name,
       batchSize: flags.batchSize,
@@ -47,10 +60,26 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
       logger,
       transactionObserver: metrics.transactionObserver,
       onBatch(events) {
+        lastProgress = SYSTEM_CLOCK.now();
+        outages.spanner.answered();
+        outages.kafka.answered();
         metrics.batchSize.observe({ stage: 'publish' }, events);
         metrics.eventsPublished.inc({ topic: flags.topic }, events);
       },
     });
+  try {
+    for (;;) {
+      try {
+        const run = await publishOnce();
+        summary = summary ? { ...run, published: summary.published + run.published, batches: summary.batches + run.batches, seconds: summary.seconds + run.seconds } : run;
+        break;
+      } catch (error) {
+        const down = store.isTransient(error) ? outages.spanner : isBrokerOutage(error) ? outages.kafka : undefined;
+        if (!down || stop.signal.aborted) throw error;
+        logger.warn({ event: 'publisher_restart', error: (error as Error).message }, `restarting the publisher from its checkpoint: ${(error as Error).message}`);
+        await down.failed(error, lastProgress);
+      }
+    }
   } catch (error) {
     if (error instanceof CheckpointMoved) throw new CliError(error.message, EXIT.failure, 'run one publisher per --name and topic');
     if (error instanceof PublishTopicShrunk) {
@@ -63,6 +92,6 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
     await store.close();
     await observability.close();
   }
-  writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderPublishSummary(summary));
+  writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderPublishSummary(summary!));
   return EXIT.ok;
 }

@@ -74,8 +74,93 @@ export function backoffDelayMs(attempt: number, random: number, policy: RetryPol
 }
 
 /**
+ * One dependency's outage, as a long-running loop sees it: `answered()` whenever the
+ * dependency answered, `failed(error, since)` when it did not, which waits the back-off or,
+ * once the outage has lasted longer than the policy allows, throws OutageError. The observer
+ * hears of the outage once when it starts and once when it ends.
+ */
+export class OutageTracker {
+  private downSince: number | undefined;
+  private failures = 0;
+
+  constructor(
+    readonly what: string,
+    readonly policy: RetryPolicy,
+    private readonly observer: OutageObserver,
+    private readonly clock: RetryClock,
+  ) {}
+
+  get down(): boolean {
+    return this.downSince !== undefined;
+  }
+
+  /** What is left of the allowance for an attempt starting at `startedAt` (infinite with no limit). */
+  budgetMs(startedAt: number): number {
+    if (this.policy.outageMaxMs <= 0) return Number.POSITIVE_INFINITY;
+    return this.policy.outageMaxMs - (startedAt - (this.downSince ?? startedAt));
+  }
+
+  answered(): void {
+    if (this.downSince === undefined) return;
+    const outageMs = this.clock.now() - this.downSince;
+    this.downSince = undefined;
+    this.failures = 0;
+    this.observer.onUp?.(outageMs);
+  }
+
+  /**
+   * A watchdog for a loop whose calls may hang rather than fail: once `lastAnswer()` is more
+   * than `downAfterMs` ago the dependency counts as down (the observer hears it), and more
+   * than the allowance ago `expired` rejects with OutageError, so a long-running command ends
+   * within its limit even when a call never returns. Checked every second.
+   */
+  watch(lastAnswer: () => number, downAfterMs: number): { readonly expired: Promise<never>; stop(): void } {
+    let stopped = false;
+    let timer: { cancel(): void } | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      const check = () => {
+        if (stopped) return;
+        const since = lastAnswer();
+        const silentMs = this.clock.now() - since;
+        if (silentMs > downAfterMs && this.downSince === undefined) {
+          this.downSince = since;
+          this.observer.onDown?.(new Error(`no answer for ${(silentMs / 1000).toFixed(1)} s`));
+        }
+        if (this.policy.outageMaxMs > 0 && silentMs > this.policy.outageMaxMs) return reject(new OutageError(this.what, silentMs, new Error('no call returned')));
+        const next = this.clock.after(1_000);
+        timer = next;
+        void next.elapsed.then(check);
+      };
+      check();
+    });
+    expired.catch(() => undefined);
+    return {
+      expired,
+      stop() {
+        stopped = true;
+        timer?.cancel();
+      },
+    };
+  }
+
+  /** A failure for want of an answer, of an attempt begun at `startedAt`: back off, or give up. */
+  async failed(error: unknown, startedAt = this.clock.now()): Promise<void> {
+    const now = this.clock.now();
+    if (this.downSince === undefined) {
+      this.downSince = startedAt;
+      this.observer.onDown?.(error);
+    }
+    this.failures++;
+    const delay = backoffDelayMs(this.failures, this.clock.random(), this.policy);
+    if (now - this.downSince + delay > this.policy.outageMaxMs) throw new OutageError(this.what, now - this.downSince, error);
+    this.observer.onRetry?.(this.failures, delay, error);
+    await this.clock.sleep(delay);
+  }
+}
+
+/**
  * Runs `work` until it succeeds. A transient failure is retried after a back-off, as long
- * as the outage (measured from the first failure of this run of failures) stays within
+ * as the outage (from the start of the first attempt that failed) stays within
  * `outageMaxMs`; then OutageError. Any other failure is thrown at once. `work` gets the
  * attempt number and must be safe to run again (read-only, or idempotent by its keys).
  */
@@ -87,29 +172,21 @@ export async function retryTransient<T>(
   observer: OutageObserver,
   clock: RetryClock,
 ): Promise<T> {
-  let downSince: number | undefined;
+  const outage = new OutageTracker(what, policy, observer, clock);
   for (let attempt = 1; ; attempt++) {
     const startedAt = clock.now();
     try {
       // No answer for longer than the whole allowance is an outage too, however the attempt
       // ends later: the budget runs from the outage's start (or this attempt's, if it is the
       // first to hang), so a hung call cannot stretch the limit by its own deadline.
-      const budgetMs = policy.outageMaxMs > 0 ? policy.outageMaxMs - (startedAt - (downSince ?? startedAt)) : Number.POSITIVE_INFINITY;
-      const value = await withinBudget(work(attempt), budgetMs, what, clock);
-      if (downSince !== undefined) observer.onUp?.(clock.now() - downSince);
+      const value = await withinBudget(work(attempt), outage.budgetMs(startedAt), what, clock);
+      outage.answered();
       return value;
     } catch (error) {
       // isTransient first: callers learn of every failure (a hung commit may have landed).
       if (!(isTransient(error) || error instanceof NoAnswerError) || policy.outageMaxMs <= 0) throw error;
-      const now = clock.now();
-      if (downSince === undefined) {
-        downSince = startedAt;
-        observer.onDown?.(error);
-      }
-      const delay = backoffDelayMs(attempt, clock.random(), policy);
-      if (now - downSince + delay > policy.outageMaxMs) throw new OutageError(what, now - downSince, error);
-      observer.onRetry?.(attempt, delay, error);
-      await clock.sleep(delay);
+      await outage.failed(error, startedAt);
     }
   }
 }
+

@@ -4,6 +4,7 @@ import type { Command } from '../core/commands';
 import { BatchOverBudget } from '../core/batch';
 import { CommandHandler, CommandOutcome } from '../core/handler';
 import { LIMITS } from '../core/limits';
+import type { OutageObserver, RetryClock } from '../core/retry';
 import type { InboxOffset, KafkaOutcome, LedgerStore, LedgerTransaction } from '../core/store';
 import { producerConfig } from './client';
 import { DeadLetterReason, messageCommand, sendDeadLetters } from './dead-letters';
@@ -81,6 +82,12 @@ export interface ConsumeOptions {
    * vanished cluster forever.
    */
   readonly brokerSilenceMaxMs?: number;
+  /**
+   * Riding out outages: how long Spanner may not answer a batch's commit before the run
+   * fails, with the clock to wait on and who hears of it (per dependency). Without it, the
+   * first such failure ends the run.
+   */
+  readonly outage?: { readonly outageMaxMs: number; readonly clock: RetryClock; readonly spanner?: OutageObserver; readonly kafka?: OutageObserver };
   /** The idempotent producer for dead letters and outcomes (default true; the embedded broker lacks it). */
   readonly idempotentProducer?: boolean;
   /** Let the producer create missing topics (default true). */
@@ -242,6 +249,7 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
     bonusRateBps: options.bonusRateBps,
     balanceThresholdsMicroUsd: options.balanceThresholdsMicroUsd,
     batchSize: options.batchSize ?? LIMITS.commandsPerTransactionMax,
+    ...(options.outage ? { outage: { policy: { outageMaxMs: options.outage.outageMaxMs }, clock: options.outage.clock, observer: options.outage.spanner } } : {}),
   });
   const chunkSize = handler.batchSize;
   const summary = emptySummary(topic, group);
@@ -276,9 +284,12 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
   let consumer: Consumer | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
 
-  const brokerSilenceMaxMs = options.brokerSilenceMaxMs ?? Math.max(15_000, 2 * timings.sessionTimeout);
-  const liveness = watchBrokers(admin, brokerSilenceMaxMs, (silentMs) =>
-    finish(new BrokerSilenceError(`no answer from the Kafka brokers for ${Math.round(silentMs / 1000)} s; giving up`)),
+  const brokerSilenceMaxMs = options.brokerSilenceMaxMs ?? options.outage?.outageMaxMs ?? Math.max(15_000, 2 * timings.sessionTimeout);
+  const liveness = watchBrokers(
+    admin,
+    brokerSilenceMaxMs,
+    (silentMs) => finish(new BrokerSilenceError(`no answer from the Kafka brokers for ${Math.round(silentMs / 1000)} s; giving up`)),
+    options.outage?.kafka,
   );
 
   const partitionOffsets = async (): Promise<Map<number, PartitionOffsets>> => {

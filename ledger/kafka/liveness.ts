@@ -1,4 +1,5 @@
 import type { Admin } from 'kafkajs';
+import type { OutageObserver } from '../core/retry';
 
 /**
  * Broker liveness from an active probe: a metadata request through the admin client, at
@@ -15,12 +16,17 @@ export interface BrokerLiveness {
   stop(): void;
 }
 
+/** Silent this long, the brokers count as down (one probe's timeout: not a slow answer). */
+export const BROKERS_DOWN_AFTER_MS = BROKER_PROBE_TIMEOUT_MS;
+
 /**
  * Probes every second; calls `onSilence(ms)` once a second while the brokers have not
  * answered for longer than `silenceLimitMs` (the caller decides whether that ends the run).
+ * `health` hears once when they fall silent (BROKERS_DOWN_AFTER_MS) and once when they answer again.
  */
-export function watchBrokers(admin: Pick<Admin, 'describeCluster'>, silenceLimitMs: number, onSilence: (silentMs: number) => void): BrokerLiveness {
+export function watchBrokers(admin: Pick<Admin, 'describeCluster'>, silenceLimitMs: number, onSilence: (silentMs: number) => void, health: OutageObserver = {}): BrokerLiveness {
   let lastSignOfLife = Date.now();
+  let downSince: number | undefined;
   let probing = false;
   const probe = async () => {
     if (probing) return;
@@ -34,7 +40,11 @@ export function watchBrokers(admin: Pick<Admin, 'describeCluster'>, silenceLimit
         ),
         new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), BROKER_PROBE_TIMEOUT_MS))),
       ]);
-      if (answered) lastSignOfLife = Date.now();
+      if (answered) {
+        lastSignOfLife = Date.now();
+        if (downSince !== undefined) health.onUp?.(lastSignOfLife - downSince);
+        downSince = undefined;
+      }
     } finally {
       clearTimeout(timer);
       probing = false;
@@ -43,6 +53,10 @@ export function watchBrokers(admin: Pick<Admin, 'describeCluster'>, silenceLimit
   const interval = setInterval(() => {
     void probe();
     const silentMs = Date.now() - lastSignOfLife;
+    if (downSince === undefined && silentMs > BROKERS_DOWN_AFTER_MS) {
+      downSince = lastSignOfLife;
+      health.onDown?.(new Error(`no answer from the brokers for ${Math.round(silentMs / 1000)} s`));
+    }
     if (silentMs > silenceLimitMs) onSilence(silentMs);
   }, PROBE_INTERVAL_MS);
   interval.unref();

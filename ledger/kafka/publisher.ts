@@ -37,6 +37,8 @@ export type { PublisherCheckpoint } from './publisher-checkpoint';
 
 export interface PublishOptions {
   readonly topic: string;
+  /** The lease holder's name (publisherOwner()); the same across restarts of one process, so it resumes its own lease. */
+  readonly owner?: string;
   /** Checkpoint name; two publishers to one topic need different names. */
   readonly publisher?: string;
   /** Events per read and per send, 1..1000 (default 500). */
@@ -120,6 +122,11 @@ function endsAfter(previous: Readonly<Record<string, string>>, sent: readonly Re
   return ends;
 }
 
+/** Who holds a publisher's lease: this host and process, and a random part for each publisher in it. */
+export function publisherOwner(): string {
+  return `publisher:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+}
+
 export async function publishEvents(kafka: Kafka, store: LedgerStore, connection: SpannerConnection, options: PublishOptions): Promise<PublishSummary> {
   const started = Date.now();
   const publisher = options.publisher ?? DEFAULT_PUBLISHER;
@@ -130,7 +137,7 @@ export async function publishEvents(kafka: Kafka, store: LedgerStore, connection
   }
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const pollMs = options.pollMs ?? 500;
-  const owner = `publisher:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const owner = options.owner ?? publisherOwner();
   const logger = options.logger;
   const note = (level: 'info' | 'warn', fields: Record<string, unknown>, line: string) => {
     options.log?.(line);

@@ -14,6 +14,7 @@ import type { TransactionObserver } from '../spanner/transaction';
  *   spanledger_projection_events_applied_total{}     events applied by the projector (summed over projections)
  *   spanledger_projection_lag_events{projection}     events after the projection's checkpoint, counted up to a cap
  *   spanledger_consumer_lag_messages{topic,partition} high watermark − inbox offset
+ *   spanledger_dependency_up{dependency}             1 while spanner / kafka answers, 0 during an outage being ridden out
  */
 export type CommandOutcomeLabel = CommandOutcome['status'];
 export type BatchStage = 'consume' | 'publish';
@@ -28,6 +29,7 @@ export interface LedgerMetrics {
   readonly projectionEventsApplied: Counter;
   readonly projectionLag: Gauge<'projection'>;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
+  readonly dependencyUp: Gauge<'dependency'>;
   /** Counts one decided command. */
   recordOutcome(outcome: { readonly status: CommandOutcomeLabel; readonly code?: string }): void;
   /** Feed for runReadWrite / SpannerLedgerStore: counts every retry. */
@@ -51,6 +53,7 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
   const projectionEventsApplied = new Counter({ name: 'spanledger_projection_events_applied_total', help: 'Events applied by the projector (summed over projections)', registers });
   const projectionLag = new Gauge({ name: 'spanledger_projection_lag_events', help: 'Events in the log after the projection checkpoint (counted up to a cap)', labelNames: ['projection'] as const, registers });
   const consumerLag = new Gauge({ name: 'spanledger_consumer_lag_messages', help: 'Kafka high watermark minus the Spanner inbox offset', labelNames: ['topic', 'partition'] as const, registers });
+  const dependencyUp = new Gauge({ name: 'spanledger_dependency_up', help: 'Whether a dependency (spanner, kafka) answers: 0 while an outage is being ridden out', labelNames: ['dependency'] as const, registers });
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'spanledger_' });
   // Counters without labels show up at 0 from the start; labelled ones once used.
   transactionRetries.inc(0);
@@ -65,6 +68,7 @@ export function createMetrics(registry: Registry = new Registry(), options: Metr
     projectionEventsApplied,
     projectionLag,
     consumerLag,
+    dependencyUp,
     recordOutcome(outcome) {
       commands.inc({ outcome: outcome.status, code: outcome.code ?? '' });
     },

@@ -238,7 +238,7 @@ describe('the broker stopped under a running consumer', () => {
 
     const env = cliEnv(connection, { KAFKA_BROKERS: broker.brokers, SPANLEDGER_BONUS_BPS: '0' });
     const group = `ledger-${topic}`;
-    const child = spawnSpanledger(['consume', '--topic', topic, '--group', group, '--session-timeout-ms', '6000', '--json', '--batch-size', '10'], env);
+    const child = spawnSpanledger(['consume', '--topic', topic, '--group', group, '--session-timeout-ms', '6000', '--json', '--batch-size', '10', '--outage-max-s', '15'], env);
     for (;;) {
       if ((await scalar(connection, 'SELECT COUNT(*) FROM Events')) >= 300) break;
       const early = await Promise.race([child.exited, sleep(25).then(() => undefined)]);
