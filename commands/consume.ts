@@ -1,4 +1,6 @@
 import type { ConsumeSummary } from '../ledger/kafka/consumer';
+import { OutageError } from '../ledger/core/retry';
+import { describeTarget } from '../ledger/spanner/connection';
 import { cliLedgerSettings, ConnectionFlags, explainSpannerError, openConnection, resolveSettings, targetFlags } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, count, writeLine } from './io';
@@ -99,7 +101,7 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
   const kafkaHealth = dependencyHealth('kafka', logger, metrics, outageMaxMs);
   // A Spanner failure the batch retry does not cover (reading the inbox on assignment, the
   // outbox) restarts the consumer, which resumes from the inbox offsets, within the same limit.
-  const restarts = new OutageTracker('consuming', { outageMaxMs }, {}, SYSTEM_CLOCK);
+  const restarts = new OutageTracker(`spanner ${describeTarget(resolveSettings(io, flags))}`, { outageMaxMs }, {}, SYSTEM_CLOCK);
   let lastProgress = SYSTEM_CLOCK.now();
   let summary: ConsumeSummary | undefined;
   const consumeOnce = () =>
@@ -174,6 +176,7 @@ export async function explainRelayError(error: unknown, io: CliIo, flags: Connec
   if (error instanceof DeadLetterSendError || error instanceof OutcomeSendError) {
     return new CliError(error.message, EXIT.failure, 'nothing after the failed send was applied; fix the topic and run consume again');
   }
+  if (error instanceof OutageError) return new CliError(error.message, EXIT.failure, 'nothing past the stored positions was lost: run it again once that answers');
   if (isKafkaError(error)) return new CliError(`kafka ${settings.brokers.join(',')}: ${(error as Error).message}`, EXIT.failure, 'is the broker reachable? check KAFKA_BROKERS');
   return explainSpannerError(error, resolveSettings(io, flags), io);
 }

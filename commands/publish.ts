@@ -1,8 +1,9 @@
 import type { PublishSummary } from '../ledger/kafka/publisher';
 import { ConnectionFlags, openConnection, resolveSettings, targetFlags } from './context';
+import { describeTarget } from '../ledger/spanner/connection';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, count, writeLine } from './io';
-import { explainRelayError, isKafkaError, kafkaPreflight, kafkaSettings, ObservabilityFlags, openCommandObservability } from './consume';
+import { explainRelayError, kafkaPreflight, kafkaSettings, ObservabilityFlags, openCommandObservability } from './consume';
 import { stopOnSignals } from './signals';
 
 export interface PublishFlags extends ConnectionFlags, ObservabilityFlags {
@@ -29,7 +30,7 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
   await kafkaPreflight(settings);
   const { createKafka } = await import('../ledger/kafka/client');
   const { publishEvents, publisherOwner, CheckpointMoved, PublishTopicShrunk, PublishSendError } = await import('../ledger/kafka/publisher');
-  const isBrokerOutage = (error: unknown) => isKafkaError(error) && !(error instanceof PublishSendError) && !(error instanceof CheckpointMoved) && !(error instanceof PublishTopicShrunk);
+  const { isKafkaOutage } = await import('../ledger/kafka/outage');
   const observability = await openCommandObservability(io, flags, 'publish');
   const { logger, metrics } = observability;
   const { SpannerLedgerStore } = await import('../ledger/spanner/store');
@@ -42,7 +43,10 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
   // Spanner and the brokers are ridden out the same way: the publisher starts again from its
   // checkpoint (under the same lease owner) once they answer; a batch whose checkpoint did not
   // commit is sent again (consumers dedupe by event ID).
-  const outages = { spanner: new OutageTracker('publishing', { outageMaxMs }, dependencyHealth('spanner', logger, metrics, outageMaxMs), SYSTEM_CLOCK), kafka: new OutageTracker('publishing', { outageMaxMs }, dependencyHealth('kafka', logger, metrics, outageMaxMs), SYSTEM_CLOCK) };
+  const outages = {
+    spanner: new OutageTracker(`spanner ${describeTarget(resolveSettings(io, flags))}`, { outageMaxMs }, dependencyHealth('spanner', logger, metrics, outageMaxMs), SYSTEM_CLOCK),
+    kafka: new OutageTracker(`kafka ${settings.brokers.join(',')}`, { outageMaxMs }, dependencyHealth('kafka', logger, metrics, outageMaxMs), SYSTEM_CLOCK),
+  };
   const owner = publisherOwner();
   let lastProgress = SYSTEM_CLOCK.now();
   let summary: PublishSummary | undefined;
@@ -74,7 +78,7 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
         summary = summary ? { ...run, published: summary.published + run.published, batches: summary.batches + run.batches, seconds: summary.seconds + run.seconds } : run;
         break;
       } catch (error) {
-        const down = store.isTransient(error) ? outages.spanner : isBrokerOutage(error) ? outages.kafka : undefined;
+        const down = store.isTransient(error) ? outages.spanner : isKafkaOutage(error) ? outages.kafka : undefined;
         if (!down || stop.signal.aborted) throw error;
         logger.warn({ event: 'publisher_restart', error: (error as Error).message }, `restarting the publisher from its checkpoint: ${(error as Error).message}`);
         await down.failed(error, lastProgress);

@@ -3,6 +3,7 @@ import { backoffDelayMs, OutageError, retryTransient, RetryClock } from '../../l
 import { LedgerStore, LedgerTransaction, TransactionResult, TransactOptions } from '../../ledger/core/store';
 import { InMemoryLedgerStore } from '../../ledger/memory/store';
 import { isTransientSpannerError } from '../../ledger/spanner/transient';
+import { isKafkaOutage } from '../../ledger/kafka/outage';
 import { SYSTEM_CLOCK } from '../../ledger/system-clock';
 import { depositCommand, toJsonText, depositWire, txHash } from './support/fixtures';
 
@@ -92,6 +93,22 @@ describe('which Spanner failures are an outage', () => {
     [new Error('plain'), false],
   ])('%j -> %s', (error, transient) => {
     expect(isTransientSpannerError(error)).toBe(transient);
+  });
+});
+
+describe('which Kafka failures are an outage', () => {
+  const named = (name: string, cause?: unknown) => Object.assign(new Error(name), { name, cause });
+  test.each([
+    [named('KafkaJSConnectionError'), true],
+    [named('KafkaJSRequestTimeoutError'), true],
+    [named('KafkaJSNumberOfRetriesExceeded', named('KafkaJSConnectionClosedError')), true],
+    [named('BrokerSilenceError'), true],
+    [named('KafkaJSNumberOfRetriesExceeded', named('KafkaJSProtocolError')), false],
+    [named('KafkaJSProtocolError'), false],
+    [named('PublishSendError'), false],
+    ['KafkaJSConnectionError', false],
+  ])('%s -> %s', (error, outage) => {
+    expect(isKafkaOutage(error)).toBe(outage);
   });
 });
 
