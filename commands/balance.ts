@@ -1,9 +1,8 @@
-import type { BalanceReport } from '../app/ledger';
 import { formatUsd } from '../ledger/core/money';
-import { ConnectionFlags, openLedgerFor, resolveSettings } from './context';
+import { ConnectionFlags } from './context';
 import { EXIT, ExitCode } from './errors';
 import { CliIo, renderTable, writeLine } from './io';
-import { explainReadError } from './read-errors';
+import { readLedger } from './read-errors';
 
 export interface BalanceFlags extends ConnectionFlags {
   readonly json?: boolean;
@@ -17,15 +16,7 @@ export interface BalanceFlags extends ConnectionFlags {
 
 /** `balance USER`: Ledger.balance, as JSON or as a table for people. */
 export async function balance(io: CliIo, userId: string, flags: BalanceFlags): Promise<ExitCode> {
-  const ledger = openLedgerFor(io, flags);
-  let report: BalanceReport;
-  try {
-    report = await ledger.balance(userId, { at: flags.at, asOf: flags.asOf, stale: flags.stale });
-  } catch (error) {
-    throw explainReadError(error, resolveSettings(io, flags), io);
-  } finally {
-    await ledger.close();
-  }
+  const report = await readLedger(io, flags, (ledger) => ledger.balance(userId, { at: flags.at, asOf: flags.asOf, stale: flags.stale }));
   if (flags.json) {
     writeLine(io.stdout, JSON.stringify(report));
     return EXIT.ok;

@@ -3,7 +3,7 @@ import { formatUsd } from '../ledger/core/money';
 import { ConnectionFlags, openLedgerFor, resolveSettings } from './context';
 import { EXIT, ExitCode } from './errors';
 import { CliIo, writeLine } from './io';
-import { explainReadError } from './read-errors';
+import { explainReadError, readLedger } from './read-errors';
 
 export interface AccountsFlags extends ConnectionFlags {
   readonly at?: string;
@@ -55,15 +55,7 @@ export interface AuditFlags extends ConnectionFlags {
 
 /** `audit` (Ledger.audit): exit 0 when clean, 5 with the findings. */
 export async function audit(io: CliIo, flags: AuditFlags): Promise<ExitCode> {
-  const ledger = openLedgerFor(io, flags);
-  let report;
-  try {
-    report = await ledger.audit({ at: flags.at, limit: flags.limit });
-  } catch (error) {
-    throw explainReadError(error, resolveSettings(io, flags), io);
-  } finally {
-    await ledger.close();
-  }
+  const report = await readLedger(io, flags, (ledger) => ledger.audit({ at: flags.at, limit: flags.limit }));
   if (flags.json) {
     writeLine(io.stdout, JSON.stringify(report));
   } else {

@@ -1,10 +1,9 @@
-import type { InvoicesReport } from '../app/ledger';
 import { formatUsd } from '../ledger/core/money';
 import { InvoiceStatus } from '../projections/core';
-import { ConnectionFlags, openLedgerFor, resolveSettings } from './context';
+import { ConnectionFlags } from './context';
 import { EXIT, ExitCode } from './errors';
 import { CliIo, count, renderTable, writeLine } from './io';
-import { explainReadError } from './read-errors';
+import { readLedger } from './read-errors';
 
 export interface InvoicesFlags extends ConnectionFlags {
   readonly json?: boolean;
@@ -17,15 +16,7 @@ export interface InvoicesFlags extends ConnectionFlags {
  * the view is caught up first (read-your-writes): every payment committed before is listed.
  */
 export async function invoices(io: CliIo, userId: string, flags: InvoicesFlags): Promise<ExitCode> {
-  const ledger = openLedgerFor(io, flags);
-  let report: InvoicesReport;
-  try {
-    report = await ledger.invoices(userId, { status: flags.status, stale: flags.stale });
-  } catch (error) {
-    throw explainReadError(error, resolveSettings(io, flags), io);
-  } finally {
-    await ledger.close();
-  }
+  const report = await readLedger(io, flags, (ledger) => ledger.invoices(userId, { status: flags.status, stale: flags.stale }));
   if (flags.json) {
     writeLine(io.stdout, JSON.stringify(report));
     return EXIT.ok;

@@ -2,7 +2,8 @@ import { LedgerInputError } from '../app/errors';
 import { SpannerSettings } from '../ledger/spanner/connection';
 import { CutTimeError, ProjectionBehindError } from '../projections/spanner/books';
 import { ProjectionOutdatedError } from '../projections/spanner/generations';
-import { explainSpannerError } from './context';
+import type { Ledger } from '../app/ledger';
+import { ConnectionFlags, explainSpannerError, openLedgerFor, resolveSettings } from './context';
 import { CliError, EXIT } from './errors';
 import { CliIo } from './io';
 
@@ -27,4 +28,19 @@ export function explainReadError(error: unknown, settings: SpannerSettings, io?:
     );
   }
   return explainSpannerError(error, settings, io);
+}
+
+/**
+ * One read through the Ledger, as the read commands do it: open, read, close; a failure is
+ * explained (explainReadError) with the flags the user gave.
+ */
+export async function readLedger<T>(io: CliIo, flags: ConnectionFlags, read: (ledger: Ledger) => Promise<T>): Promise<T> {
+  const ledger = openLedgerFor(io, flags);
+  try {
+    return await read(ledger);
+  } catch (error) {
+    throw explainReadError(error, resolveSettings(io, flags), io);
+  } finally {
+    await ledger.close();
+  }
 }

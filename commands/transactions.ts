@@ -1,23 +1,13 @@
-import type { TransactionsReport } from '../app/ledger';
+import type { TransactionsOptions } from '../app/ledger';
 import { formatUsd } from '../ledger/core/money';
-import { TransactionRow } from '../projections/core';
-import { ConnectionFlags, openLedgerFor, resolveSettings } from './context';
+import { ConnectionFlags } from './context';
 import { EXIT, ExitCode } from './errors';
 import { CliIo, count, renderTable, writeLine } from './io';
-import { explainReadError } from './read-errors';
+import { readLedger } from './read-errors';
 
-export interface TransactionsFlags extends ConnectionFlags {
+/** The Ledger's options as flags (--limit, --as-of, --since, --until, --type, --source, --status, --after, --stale). */
+export interface TransactionsFlags extends ConnectionFlags, TransactionsOptions {
   readonly json?: boolean;
-  readonly limit?: number;
-  readonly stale?: boolean;
-  /** A business time: the rows that occurred at or before it, with the status each had then. */
-  readonly asOf?: string;
-  readonly since?: string;
-  readonly until?: string;
-  readonly type?: TransactionRow['type'];
-  readonly source?: TransactionRow['source'];
-  readonly status?: TransactionRow['status'];
-  readonly after?: string;
 }
 
 /**
@@ -26,16 +16,8 @@ export interface TransactionsFlags extends ConnectionFlags {
  * (read-your-writes): everything committed before the command started is listed.
  */
 export async function transactions(io: CliIo, userId: string, flags: TransactionsFlags): Promise<ExitCode> {
-  const ledger = openLedgerFor(io, flags);
-  let report: TransactionsReport;
-  try {
-    const { json: _json, project: _project, instance: _instance, database: _database, ...options } = flags;
-    report = await ledger.transactions(userId, options);
-  } catch (error) {
-    throw explainReadError(error, resolveSettings(io, flags), io);
-  } finally {
-    await ledger.close();
-  }
+  const { json: _json, project: _project, instance: _instance, database: _database, ...options } = flags;
+  const report = await readLedger(io, flags, (ledger) => ledger.transactions(userId, options));
   if (flags.json) {
     writeLine(io.stdout, JSON.stringify(report));
     return EXIT.ok;

@@ -1,9 +1,8 @@
-import type { UsersReport } from '../app/ledger';
 import { formatUsd } from '../ledger/core/money';
-import { ConnectionFlags, openLedgerFor, resolveSettings } from './context';
+import { ConnectionFlags } from './context';
 import { EXIT, ExitCode } from './errors';
 import { CliIo, count, renderTable, writeLine } from './io';
-import { explainReadError } from './read-errors';
+import { readLedger } from './read-errors';
 
 export interface UsersFlags extends ConnectionFlags {
   readonly prefix?: string;
@@ -17,15 +16,7 @@ export interface UsersFlags extends ConnectionFlags {
  * order, a page at a time (Ledger.users). `next` is present when more follow: pass it to --after.
  */
 export async function users(io: CliIo, flags: UsersFlags): Promise<ExitCode> {
-  const ledger = openLedgerFor(io, flags);
-  let report: UsersReport;
-  try {
-    report = await ledger.users({ prefix: flags.prefix, limit: flags.limit, after: flags.after });
-  } catch (error) {
-    throw explainReadError(error, resolveSettings(io, flags), io);
-  } finally {
-    await ledger.close();
-  }
+  const report = await readLedger(io, flags, (ledger) => ledger.users({ prefix: flags.prefix, limit: flags.limit, after: flags.after }));
   if (flags.json) {
     writeLine(io.stdout, JSON.stringify(report));
     return EXIT.ok;
