@@ -8,7 +8,7 @@ import { readTransactions } from '../../projections/spanner/operations';
 import { killSpawned, spawnSpanledger } from '../support/cli';
 import { depositWire } from '../support/commands';
 import { FaultProxy, startFaultProxy } from '../support/fault-proxy';
-import { ensureCliBuilt, uniqueTopic } from '../support/kafka';
+import { ensureCliBuilt, kafkaBrokers, produceCommands, readTopic, uniqueTopic } from '../support/kafka';
 import { cliEnv, freshConnection } from '../support/spanner';
 
 /**
@@ -200,6 +200,27 @@ test(`consume and publish with the broker frozen (SIGSTOP) for ${OUTAGE_MS / 100
   // The outage was seen and ridden out by at least one of them (which one depends on timing).
   const downs = [...logged(consumed.stderr, 'dependency_down'), ...logged(published.stderr, 'dependency_down')];
   expect(downs.map((line) => line.dependency)).toContain('kafka');
+});
+
+test('consume with every Commit reply cut for 4 s: the outcomes sent back say accepted, once per message, nothing applied twice', async () => {
+  const topic = uniqueTopic('ro-cut');
+  const outcomesTopic = `${topic}.outcomes`;
+  const { wires, expected } = deposits('cc', 300, 10);
+  await produceCommands(topic, wires.map((wire) => JSON.stringify(wire)));
+  const child = spawnSpanledger(
+    ['consume', '--topic', topic, '--group', `g-${topic}`, '--outcomes-topic', outcomesTopic, '--until-idle', '--session-timeout-ms', '6000', '--batch-size', '5', '--json', '--outage-max-s', '120'],
+    viaProxy({ KAFKA_BROKERS: kafkaBrokers(), KAFKA_IDEMPOTENT: 'false' }),
+  );
+  await waitFor('the first batch applied', async () => ((await store.readAccount('cc-0'))?.version ?? 0) >= 1, child);
+  const cuts = proxy.cutCommitsFor(4_000);
+  const end = await child.exited;
+  expect((await cuts).length).toBeGreaterThan(1);
+  expect(end.code).toBe(0);
+  await expectBalances(expected);
+  const outcomes = await readTopic(outcomesTopic, { expected: 300, settleMs: 500 });
+  const statuses = outcomes.map((message) => (JSON.parse(message.value!.toString('utf8')) as { status: string }).status);
+  expect(statuses).toHaveLength(300);
+  expect(statuses.filter((status) => status !== 'accepted')).toEqual([]);
 });
 
 async function produce(broker: RunningBroker, topic: string, wires: readonly Record<string, unknown>[]): Promise<void> {
