@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { appendToStream, GlobalPosition, InboxOffset, LedgerStore } from '../ledger/core/store';
-import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
+import { ConnectionFlags, explainSpannerError, openStore, outageLines, resolveSettings } from './context';
+import { retryTransient } from '../ledger/core/retry';
+import { SYSTEM_CLOCK } from '../ledger/system-clock';
 import { CliError, EXIT, ExitCode } from './errors';
 import { ChainCheck, exportLine, ImportedEvent, inboxLine, parseExportLine, parseInboxLine } from './export-file';
 import { CliIo, writeLine } from './io';
@@ -151,13 +153,17 @@ async function writeExportFile(io: CliIo, path: string, flags: ImportFlags, coun
   const store = openStore(io, flags);
   const positions: { line: number; offset: InboxOffset }[] = [];
   let group: ImportedEvent[] = [];
+  // Spanner not answering is ridden out up to --deadline-s: appends are idempotent, so a
+  // group whose commit reply was lost is found on the retry (and counted as a duplicate).
+  const deadlineS = flags.deadlineS ?? 60;
+  const riding = <T>(what: string, work: () => Promise<T>) => retryTransient(what, work, (error) => store.isTransient(error), { outageMaxMs: deadlineS * 1000 }, outageLines(io, 'Spanner', deadlineS), SYSTEM_CLOCK);
   const flush = async () => {
     if (group.length === 0) return;
     const first = group[0]!;
     const events = group.map((entry) => entry.event);
     group = [];
     counts.groups++;
-    const result = await appendToStream(store, first.event.streamId, first.streamVersion - 1, events);
+    const result = await riding('importing events', () => appendToStream(store, first.event.streamId, first.streamVersion - 1, events));
     const lines = `lines ${first.line}-${first.line + events.length - 1}`;
     switch (result.status) {
       case 'appended':
@@ -188,7 +194,7 @@ async function writeExportFile(io: CliIo, path: string, flags: ImportFlags, coun
     }
     await flush();
     for (const { line: at, offset } of positions) {
-      const result = await restorePosition(store, offset);
+      const result = await riding('restoring a consumer position', () => restorePosition(store, offset));
       if (result === 'restored') counts.positions++;
       if (result !== 'restored' && result !== 'same') {
         counts.conflicts++;

@@ -107,7 +107,7 @@ Examples:
   $ spanledger events export | gzip > ledger.jsonl.gz`,
     )
     .action(run(async () => (await import('./events')).eventsExport as Action));
-  withConnection(events.command('import'))
+  withDeadline(withConnection(events.command('import')))
     .description('Append exported events idempotently (same event again: duplicate; different content: conflict), then catch the views up')
     .argument('<file>', 'JSON Lines file written by `events export` (- for stdin)')
     .option('--json', 'print the report as JSON')
