@@ -6,12 +6,27 @@ import { SpannerConnection } from '../ledger/spanner/connection';
 import { findKcat, startKafkaBroker, startSpannerEmulator } from '../emulator';
 import { benchConsume } from './bench-consume';
 import { benchRebuild } from './bench-rebuild';
+import { readFileSync } from 'node:fs';
+import { cliSubmit, plainRowCeiling, storjBaseline } from './bench-references';
 import { depositLine, freshBenchDatabase, round, seconds } from './bench-support';
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+function processCpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 /**
  * `npm run bench`: throughput on one emulator, in one run, so the ratios compare like with
  * like. Prints a line per figure and, last, one JSON object with all of them.
  *
+ * - plain-row ceiling, Storj-style baseline and `spanledger submit` through the CLI process,
+ *   bonus off (see bench-references.ts): the figures of issue 16, with the CPU seconds the CLI
+ *   and the emulator spent on the submit.
  * - raw: plain `tx.insert` batches into the Events table (the ceiling: no reads, no decisions).
  * - submit: 20,000 deposits through the CommandHandler (the path `spanledger submit` takes),
  *   group commits of LIMITS.commandsPerTransactionMax; each deposit writes 2 events (10 % bonus).
@@ -114,6 +129,24 @@ async function main(): Promise<void> {
   };
   try {
     console.log(`emulator ${host}; ${DEPOSITS} deposits (2 events each), ${LIMITS.commandsPerTransactionMax} commands per transaction`);
+    const plain = await phase('plain', (connection) => plainRowCeiling(connection, DEPOSITS));
+    figures.plainRowsPerSecond = round(plain);
+    console.log(`plain-row ceiling: ${round(plain)} rows/s (500 rows of ~300 B per commit, one secondary index)`);
+    const storj = await phase('storj', (connection) => storjBaseline(connection, DEPOSITS));
+    figures.storjPaymentsPerSecond = round(storj);
+    console.log(`Storj-style baseline: ${round(storj)} payments/s (one read-write transaction per payment)`);
+    const emulatorCpuBefore = processCpuSeconds(emulator?.pid);
+    const cli = await phase('cli', (connection) => cliSubmit(connection, DEPOSITS, 0));
+    const emulatorCpu = processCpuSeconds(emulator?.pid) - emulatorCpuBefore;
+    figures.cliSubmitCommandsPerSecond = round(cli.commandsPerSecond);
+    figures.cliSubmitToPlainRatio = round(cli.commandsPerSecond / plain, 2);
+    figures.cliSubmitToStorjRatio = round(cli.commandsPerSecond / storj, 1);
+    figures.cliSubmitCliCpuSeconds = round(cli.cliCpuSeconds, 1);
+    figures.cliSubmitEmulatorCpuSeconds = round(emulatorCpu, 1);
+    console.log(
+      `spanledger submit (CLI, bonus off): ${round(cli.commandsPerSecond)} commands/s = ${figures.cliSubmitToPlainRatio}x plain rows (goal >= 0.4x), ` +
+        `${figures.cliSubmitToStorjRatio}x Storj (goal >= 15x); CPU: CLI ${figures.cliSubmitCliCpuSeconds} s, emulator ${figures.cliSubmitEmulatorCpuSeconds} s`,
+    );
     const raw = await phase('raw', (connection) => rawInsertCeiling(connection, DEPOSITS * 2));
     figures.rawInsertRowsPerSecond = round(raw);
     console.log(`raw batched insert ceiling: ${round(raw)} rows/s (${ROWS_PER_COMMIT} rows per commit)`);

@@ -142,6 +142,7 @@ export class CommandHandler {
       throw error;
     }
   }
+
   /**
    * Decides the commands against the committed state, all in one transaction that is rolled
    * back: the outcomes a real run would give now (the commands see each other, as in one
