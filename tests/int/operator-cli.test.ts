@@ -131,6 +131,8 @@ describe('which ledger, and what to type next', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`real Cloud Spanner: SPANNER_EMULATOR_HOST is not set and no \`spanledger dev up\` stack runs for ${stateDir} (SPANLEDGER_STATE_DIR)`);
     expect(run.stderr).toMatch(/hint: .*spanledger dev up.*SPANLEDGER_STATE_DIR.*SPANNER_EMULATOR_HOST/);
+    // Our two lines only: the client once printed its own stack trace for the missing file first.
+    expect(run.stderr.trim().split('\n')).toHaveLength(2);
   });
 
   test('a fresh install is healthy: migrate starts every view, and a lag with no projector running is ok', async () => {
