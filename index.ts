@@ -14,7 +14,7 @@
  *
  * @packageDocumentation
  */
-export { openLedger, Ledger, CursorError } from './app/ledger';
+export { openLedger, Ledger, CursorError, SubmitIncompleteError } from './app/ledger';
 export type {
   AccountsOptions,
   AuditOptions,
@@ -32,6 +32,8 @@ export type {
 } from './app/ledger';
 export { LedgerInputError, LedgerSchemaError } from './app/errors';
 export { LedgerSettingsError } from './app/settings';
+export { OutageError } from './ledger/core/retry';
+export type { OutageObserver } from './ledger/core/retry';
 export type { LedgerSettings } from './app/settings';
 export { commandsJsonSchema, eventsJsonSchema } from './app/json-schema';
 export { CutTimeError, ProjectionBehindError } from './projections/spanner/books';

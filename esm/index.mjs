@@ -5,6 +5,8 @@ export const {
   openLedger,
   Ledger,
   CursorError,
+  SubmitIncompleteError,
+  OutageError,
   LedgerInputError,
   LedgerSchemaError,
   LedgerSettingsError,

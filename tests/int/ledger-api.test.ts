@@ -1,4 +1,5 @@
-import { CursorError, LedgerInputError, LedgerSchemaError, LedgerSettingsError, openLedger, Ledger } from '../../index';
+import { CursorError, LedgerInputError, LedgerSchemaError, LedgerSettingsError, openLedger, Ledger, OutageError, SubmitIncompleteError } from '../../index';
+import { startFaultProxy } from '../support/fault-proxy';
 import { MIGRATIONS } from '../../app/schema';
 import { connect, settingsFromEnv } from '../../ledger/spanner/connection';
 import { migrate } from '../../ledger/spanner/migrate';
@@ -109,4 +110,29 @@ test('a bad setting is a LedgerSettingsError naming it, before any connection', 
   await expect(openLedger({ ...target(), bonusRateBps: -5 })).rejects.toThrow(LedgerSettingsError);
   await expect(openLedger({ ...target(), bonusRateBps: -5 })).rejects.toThrow(/bonusRateBps/);
   await expect(openLedger({ ...target(), env: { SPANLEDGER_BALANCE_THRESHOLDS_MICRO_USD: '10,x' } })).rejects.toThrow(/SPANLEDGER_BALANCE_THRESHOLDS_MICRO_USD/);
+});
+
+test('Spanner away past deadlineMs: submit throws SubmitIncompleteError saying what was not applied, reads throw OutageError; outages are reported', async () => {
+  const proxy = await startFaultProxy(emulatorHost());
+  const heard: string[] = [];
+  const flaky = await openLedger({ ...target(), emulatorHost: proxy.host, deadlineMs: 1_500, onOutage: { onDown: () => heard.push('down'), onUp: () => heard.push('up') } });
+  try {
+    const partition = proxy.partitionFor(30_000);
+    const commands = [1, 2, 3].map((n) => depositWire('api-outage', 100 + n, '1000000'));
+    const error = (await flaky.submit(commands).catch((caught: unknown) => caught)) as SubmitIncompleteError;
+    expect(error).toBeInstanceOf(SubmitIncompleteError);
+    expect(error.outcomes).toEqual([]);
+    expect([...error.uncertain, ...error.notApplied].sort()).toEqual([0, 1, 2]);
+    await expect(flaky.balance('api-outage')).rejects.toBeInstanceOf(OutageError);
+    expect(heard[0]).toBe('down');
+    await proxy.endPartition();
+    await partition;
+    // The same list again (here past the proxy) applies what had not been, and nothing twice.
+    const outcomes = await ledger.submit(commands);
+    expect(outcomes.every((outcome) => outcome.status === 'accepted' || outcome.status === 'duplicate')).toBe(true);
+    expect((await ledger.balance('api-outage')).balanceMicroUsd).toBe('3300000');
+  } finally {
+    await flaky.close();
+    await proxy.close();
+  }
 });
