@@ -74,7 +74,7 @@ Examples:
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `\nWith --follow it is a long-running command:${OBSERVABILITY_HELP}\n\nExamples:\n  $ spanledger projections run\n  $ spanledger projections run --follow --poll-ms 200 --metrics-port 9464`)
     .action(run(async () => (await import('./projections')).projectionsRun as Action));
-  withConnection(projections.command('rebuild'))
+  withDeadline(withConnection(projections.command('rebuild')))
     .description('Build a new generation of the views from the log, catch it up, switch readers to it atomically, drop the old one')
     .addOption(new Option('--projection <name>', 'rebuild only this projection (default: all)').argParser(projectionName))
     .option('--json', 'print the report as JSON (no progress bar)')

@@ -1,9 +1,9 @@
 import type { GlobalPosition } from '../ledger/core/store';
-import { ConnectionFlags, explainSpannerError, openStore, resolveSettings } from './context';
+import { ConnectionFlags, explainSpannerError, openStore, outageLines, resolveSettings } from './context';
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, renderTable, writeLine } from './io';
 import { stopOnSignals } from './signals';
-import { OutageTracker } from '../ledger/core/retry';
+import { OutageTracker, retryTransient } from '../ledger/core/retry';
 import { dependencyHealth } from '../ledger/observability/dependency-health';
 import { SYSTEM_CLOCK } from '../ledger/system-clock';
 import type { ObservabilityFlags } from './consume';
@@ -168,10 +168,15 @@ function progressBar(io: CliIo): (done: number, total: number) => void {
 export async function projectionsRebuild(io: CliIo, flags: RebuildFlags): Promise<ExitCode> {
   const { rebuild } = await import('../projections/spanner/operations');
   const started = process.hrtime.bigint();
+  const deadlineS = flags.deadlineS ?? 60;
   const report = await withStore(io, flags, (store) =>
     rebuild(store.connection, store, {
       projections: flags.projection ? [flags.projection] : undefined,
       onProgress: !flags.json && io.isTerminal ? progressBar(io) : undefined,
+      // Each step rides out Spanner not answering up to --deadline-s (see RebuildOptions.riding).
+      riding: (what, step) => retryTransient(what, step, (error) => store.isTransient(error), { outageMaxMs: deadlineS * 1000 }, outageLines(io, 'Spanner', deadlineS), SYSTEM_CLOCK),
+      isTransient: (error) => store.isTransient(error),
+      onPinnedReadLost: (error) => writeLine(io.stderr, `spanledger: Spanner is not answering (${(error as Error).message.split('\n')[0]}); the rebuild goes on from its checkpoints`),
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -1,4 +1,5 @@
 import { PreciseDate } from '@google-cloud/precise-date';
+import type { Transaction } from '@google-cloud/spanner';
 import { StoredEvent } from '../../ledger/core/events';
 import { comparePositions, LedgerStore } from '../../ledger/core/store';
 import { businessTimeMicros, eventFromRow, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
@@ -36,6 +37,16 @@ export interface RebuildOptions {
    * test can move the active generation on in exactly the window a concurrent projector would.
    */
   readonly beforeSwitch?: (attempt: number) => Promise<void>;
+  /**
+   * Runs each step again while Spanner does not answer (the shell's retry, up to its
+   * deadline); every step is safe to repeat: chunks apply only past their checkpoint, the
+   * generations are found again by this rebuild's owner, a switch already made is seen as made.
+   */
+  readonly riding?: <T>(what: string, step: () => Promise<T>) => Promise<T>;
+  /** Whether a failure is Spanner not answering (then the pinned phase gives way to catch-up). */
+  readonly isTransient?: (error: unknown) => boolean;
+  /** Told when the pinned read of the log failed so and the rebuild goes on by catching up. */
+  readonly onPinnedReadLost?: (error: unknown) => void;
 }
 
 async function countEventsAt(connection: SpannerConnection, readTimestamp: string): Promise<number> {
@@ -81,9 +92,18 @@ async function* logAt(connection: SpannerConnection, readTimestamp: string, chun
 export async function rebuild(connection: SpannerConnection, store: LedgerStore, options: RebuildOptions = {}): Promise<RebuildReport> {
   const names = options.projections ?? PROJECTION_NAMES;
   const owner = options.owner ?? newOwnerId('rebuild');
-  await ensureActiveGenerations(connection, names);
-  const created = await runReadWrite(connection, async (tx) => {
+  const riding = options.riding ?? (<T>(_what: string, step: () => Promise<T>) => step());
+  await riding('rebuild: starting', () => ensureActiveGenerations(connection, names));
+  const created = await riding('rebuild: creating the new generations', () => runReadWrite(connection, async (tx) => {
     const active = await readActivePointers(tx);
+    // A retry after a lost commit reply finds the generations this rebuild already created.
+    const mine = await readBuildingGenerationsOf(tx, owner);
+    if (names.every((projection) => mine.has(projection))) {
+      return names.map((projection) => {
+        tx.update('ProjectionGenerations', { Projection: projection, Generation: String(mine.get(projection)), UpdatedAt: 'spanner.commit_timestamp()' });
+        return { projection, previousGeneration: active.get(projection)!, generation: mine.get(projection)! };
+      });
+    }
     const [rows] = await tx.run({
       sql: 'SELECT Projection, MAX(Generation) AS G FROM ProjectionGenerations GROUP BY Projection',
       ...READ_JSON,
@@ -104,16 +124,16 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
       });
       return { projection, previousGeneration: active.get(projection)!, generation };
     });
-  });
+  }));
   const readTimestamp = timestampText(created.commitTimestamp);
   const plan = created.value;
   const building: Target[] = plan.map(({ projection, generation }) => ({ projection, generation, expectedStatus: 'building' }));
-  const total = await countEventsAt(connection, readTimestamp);
+  const total = await riding('rebuild: counting the events', () => countEventsAt(connection, readTimestamp));
   options.onProgress?.(0, total);
   // Every projection folds every event; progress counts events of the slowest (the sum / n).
   let applied = 0;
   const build = async (readAt: string | undefined) => {
-    const result = await advance(connection, store, building, {
+    const result = await riding('rebuild: catching up', () => advance(connection, store, building, {
       owner,
       chunkSize: options.chunkSize,
       ...(readAt ? { readTimestamp: readAt } : {}),
@@ -121,25 +141,31 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
         applied += n;
         options.onProgress?.(Math.min(Math.floor(applied / names.length), total), total);
       },
-    });
+    }));
     // Only this rebuild writes the building generations: being fenced or retired means an operator interfered.
     if (result.status !== 'caught_up') throw new Error(`rebuild: building the new generation ended with ${result.status}`);
   };
   // The pinned phase: every event at T, in the global order; the next chunk is read while
   // the current one commits.
+  // Spanner not answering ends the pinned phase early: the catch-up below goes on from the
+  // generations' checkpoints, which the chunks applied so far moved.
   const chunks = logAt(connection, readTimestamp, options.chunkSize ?? DEFAULT_CHUNK_SIZE)[Symbol.asyncIterator]();
-  let next = chunks.next();
-  for (;;) {
-    const current = await next;
-    if (current.done) break;
-    next = chunks.next();
-    const outcome = await applyChunk(connection, building, current.value, { owner, chunkSize: options.chunkSize });
-    if (outcome.kind !== 'applied') {
-      await chunks.return(undefined);
-      throw new Error(`rebuild: building the new generation ended with ${outcome.kind}`);
+  try {
+    let next = chunks.next();
+    for (;;) {
+      const current = await next;
+      if (current.done) break;
+      next = chunks.next();
+      next.catch(() => undefined);
+      const outcome = await riding('rebuild: applying a chunk', () => applyChunk(connection, building, current.value, { owner, chunkSize: options.chunkSize }));
+      if (outcome.kind !== 'applied') throw new Error(`rebuild: building the new generation ended with ${outcome.kind}`);
+      applied += outcome.applied;
+      options.onProgress?.(Math.min(Math.floor(applied / names.length), total), total);
     }
-    applied += outcome.applied;
-    options.onProgress?.(Math.min(Math.floor(applied / names.length), total), total);
+  } catch (error) {
+    await chunks.return(undefined).catch(() => undefined);
+    if (!options.isTransient?.(error)) throw error;
+    options.onPinnedReadLost?.(error);
   }
   await build(undefined);
 
@@ -151,10 +177,10 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
   for (let attempt = 1; ; attempt++) {
     switchAttempts = attempt;
     await options.beforeSwitch?.(attempt);
-    const outcome = await trySwitch(connection, plan);
+    const outcome = await riding('rebuild: switching the readers', () => trySwitch(connection, plan));
     if (outcome.kind === 'switched') break;
     if (outcome.kind === 'superseded') {
-      await abandon(connection, plan);
+      await riding('rebuild: abandoning', () => abandon(connection, plan));
       throw new RebuildSupersededError(
         `rebuild: ${outcome.projection} was switched to generation ${outcome.active} by another rebuild while this one built generation ${outcome.generation}; this one was abandoned`,
       );
@@ -166,15 +192,27 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
   }
   // Close the gap between the last catch-up and the switch, then let others take over.
   const active: Target[] = plan.map(({ projection, generation }) => ({ projection, generation, expectedStatus: 'active' }));
-  const tail = await advance(connection, store, active, { owner, chunkSize: options.chunkSize });
+  const tail = await riding('rebuild: catching up after the switch', () => advance(connection, store, active, { owner, chunkSize: options.chunkSize }));
   applied += tail.events;
-  await releaseLease(connection, active, owner);
+  await riding('rebuild: releasing the lease', () => releaseLease(connection, active, owner));
   // Readers no longer look at the old generations: drop their rows (one range delete per table).
-  await runReadWrite(connection, async (tx) => {
-    for (const { projection, previousGeneration } of plan) deleteGeneration(tx, projection, previousGeneration);
-  });
+  await riding('rebuild: dropping the old generations', () =>
+    runReadWrite(connection, async (tx) => {
+      for (const { projection, previousGeneration } of plan) deleteGeneration(tx, projection, previousGeneration);
+    }),
+  );
   options.onProgress?.(total, total);
   return { projections: plan, readTimestamp, applied, events: total, switchAttempts };
+}
+
+/** The generations a rebuild (by its owner) created and is still building, per projection. */
+async function readBuildingGenerationsOf(tx: Transaction, owner: string): Promise<Map<string, number>> {
+  const [rows] = await tx.run({
+    sql: "SELECT Projection, Generation FROM ProjectionGenerations WHERE Status = 'building' AND LeaseOwner = @owner",
+    params: { owner },
+    ...READ_JSON,
+  });
+  return new Map((rows as unknown as Row[]).map((row) => [String(row.Projection), smallInt(row.Generation)]));
 }
 
 /** Catch-ups a rebuild tries before it gives up on reaching the active generation's checkpoint. */
@@ -211,6 +249,8 @@ async function trySwitch(connection: SpannerConnection, plan: RebuildPlan): Prom
         { projection, generation: previousGeneration },
       ]),
     );
+    // A retry after a lost commit reply: the switch already happened.
+    if (plan.every(({ projection, generation }) => pointers.get(projection) === generation && states.get(`${projection}/${generation}`)?.status === 'active')) return { kind: 'switched' };
     for (const { projection, generation, previousGeneration } of plan) {
       const active = pointers.get(projection);
       if (active !== previousGeneration) return { kind: 'superseded', projection, active: active ?? 0, generation };

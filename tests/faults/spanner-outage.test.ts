@@ -82,6 +82,14 @@ async function whenPrinted(child: ReturnType<typeof spawnSpanledger>, lines: num
 }
 
 /** Each user's balance, and its event count (the account's version): one event per deposit, none twice. */
+/** Waits until `count` Commits went through the proxy since `before` (the child is at work). */
+async function whenCommitted(child: ReturnType<typeof spawnSpanledger>, before: number, count: number): Promise<void> {
+  while (proxy.stats().commits - before < count) {
+    const ended = await Promise.race([child.exited, new Promise((resolve) => setTimeout(resolve, 10)).then(() => undefined)]);
+    if (ended) throw new Error(`the command ended before the fault: ${JSON.stringify(ended).slice(0, 800)}`);
+  }
+}
+
 async function expectBalances(expected: Map<string, bigint>, deposits: Map<string, number>): Promise<void> {
   for (const [user, balance] of expected) {
     const account = await direct.readAccount(user);
@@ -163,8 +171,10 @@ test('events import across a partition: it waits, resumes, and the copy holds ev
   expect(exported.code).toBe(0);
   const copy = await freshConnection('outcp');
   try {
+    const before = proxy.stats().commits;
     const child = spawnSpanledger(['events', 'import', file, '--json', '--no-projector'], cliEnv(copy, { SPANNER_EMULATOR_HOST: proxy.host, SPANLEDGER_SPANNER_CALL_DEADLINE_MS: '1500' }));
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Partition once it is importing (not while it starts: a start against nothing fails at once, on purpose).
+    await whenCommitted(child, before, 20);
     const partition = proxy.partitionFor(5_000);
     const end = await child.exited;
     await partition;
@@ -183,4 +193,27 @@ test('events import across a partition: it waits, resumes, and the copy holds ev
   } finally {
     await copy.close();
   }
+});
+
+test('projections rebuild across a partition: each step waits and resumes; the views verify against the log', async () => {
+  // Enough events that the rebuild commits many chunks through the proxy.
+  const { file } = depositsFile('rb', 6_000, 40);
+  expect((await spawnSpanledger(['submit', file], cliEnv(connection, { SPANLEDGER_BONUS_BPS: '0' })).exited).code).toBe(0);
+  const before = proxy.stats().commits;
+  const child = spawnSpanledger(['projections', 'rebuild', '--json'], viaProxy({ SPANLEDGER_SPANNER_CALL_DEADLINE_MS: '1500' }));
+  // Partition once the rebuild has created its generations and applied a few chunks.
+  await whenCommitted(child, before, 4);
+  const partition = proxy.partitionFor(5_000);
+  const end = await child.exited;
+  await partition;
+  if (end.code !== 0) throw new Error(`rebuild exited ${end.code}: ${end.stderr}`);
+  // The partition was felt (5 s against a 1.5 s call deadline) and said so.
+  expect(end.stderr).toMatch(/spanledger: Spanner is not answering /);
+  const verify = await spawnSpanledger(['projections', 'verify', '--json'], cliEnv(connection)).exited;
+  expect(verify.code).toBe(0);
+  const audit = await spawnSpanledger(['audit', '--json'], cliEnv(connection)).exited;
+  expect([audit.code, (JSON.parse(audit.stdout) as { findingCount: number }).findingCount]).toEqual([0, 0]);
+  // One generation built: no second one left "building" by a retry.
+  const [rows] = await connection.database.run({ sql: "SELECT CAST(COUNT(*) AS STRING) AS N FROM ProjectionGenerations WHERE Status = 'building'", json: true });
+  expect((rows as { N: string }[])[0]!.N).toBe('0');
 });

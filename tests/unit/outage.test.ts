@@ -89,6 +89,7 @@ describe('which Spanner failures are an outage', () => {
     [{ code: 13, message: '13 INTERNAL: an invariant broke' }, false],
     [{ code: 6, message: '6 ALREADY_EXISTS: Row [x] in table Events already exists' }, false],
     [{ code: 5, message: '5 NOT_FOUND: Table not found: Events' }, false],
+    [{ code: 5, message: '5 NOT_FOUND: Transaction not found: 128' }, true],
     [{ code: 9, message: '9 FAILED_PRECONDITION' }, false],
     [new Error('plain'), false],
   ])('%j -> %s', (error, transient) => {
