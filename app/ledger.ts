@@ -1,8 +1,7 @@
 import { Account, emptyAccount } from '../ledger/core/account';
 import { Command } from '../ledger/core/commands';
 import { CommandHandler, CommandOutcome, CommandsIncompleteError } from '../ledger/core/handler';
-import { retryTransient } from '../ledger/core/retry';
-import { SYSTEM_CLOCK } from '../ledger/system-clock';
+import { rideOut, SYSTEM_CLOCK } from '../ledger/system-clock';
 import { connect, SpannerConnection } from '../ledger/spanner/connection';
 import { schemaStateOf } from '../ledger/spanner/migrate';
 import { ACCOUNT_COLUMNS, accountFromRow, Row } from '../ledger/spanner/codec';
@@ -231,6 +230,8 @@ function booksAccount(account: BookAccount): BooksAccount {
 
 export class Ledger {
   private readonly handler: CommandHandler;
+  /** A read (or a catch-up and a read) retried while Spanner does not answer, up to the deadline. */
+  private readonly riding: ReturnType<typeof rideOut>;
 
   /** Use openLedger(). */
   constructor(
@@ -243,11 +244,7 @@ export class Ledger {
       batchSize: settings.batchSize,
       outage: { policy: { outageMaxMs: settings.deadlineMs }, clock: SYSTEM_CLOCK, observer: settings.onOutage },
     });
-  }
-
-  /** A read (or a catch-up and a read) retried while Spanner does not answer, up to the deadline. */
-  private riding<T>(what: string, read: () => Promise<T>): Promise<T> {
-    return retryTransient(what, read, (error) => this.store.isTransient(error), { outageMaxMs: this.settings.deadlineMs }, this.settings.onOutage ?? {}, SYSTEM_CLOCK);
+    this.riding = rideOut((error) => store.isTransient(error), settings.deadlineMs, settings.onOutage);
   }
 
   /**

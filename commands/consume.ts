@@ -53,17 +53,6 @@ export interface ConsumeFlags extends ConnectionFlags, ObservabilityFlags {
   readonly outageMaxS?: number;
 }
 
-/** Two runs' summaries as one (the consumer restarted after an outage). */
-function addSummaries(before: ConsumeSummary | undefined, after: ConsumeSummary): ConsumeSummary {
-  if (!before) return after;
-  const total = { ...after };
-  for (const key of Object.keys(after) as (keyof ConsumeSummary)[]) {
-    const value = before[key];
-    if (typeof value === 'number') (total as Record<string, unknown>)[key] = value + (after[key] as number);
-  }
-  return total;
-}
-
 export function renderConsumeSummary(summary: ConsumeSummary): string {
   return (
     `consumed ${count(summary.messages, 'message')} from ${summary.topic} (group ${summary.group}): ` +
@@ -93,7 +82,7 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
   const { SpannerLedgerStore } = await import('../ledger/spanner/store');
   const store = new SpannerLedgerStore(openConnection(io, flags), metrics.transactionObserver);
   const stop = stopOnSignals();
-  const { OutageTracker } = await import('../ledger/core/retry');
+  const { OutageTracker, rerunThroughOutages } = await import('../ledger/core/retry');
   const { SYSTEM_CLOCK } = await import('../ledger/system-clock');
   const { dependencyHealth } = await import('../ledger/observability/dependency-health');
   const outageMaxMs = (flags.outageMaxS ?? 300) * 1000;
@@ -103,7 +92,7 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
   // outbox) restarts the consumer, which resumes from the inbox offsets, within the same limit.
   const restarts = new OutageTracker(`spanner ${describeTarget(resolveSettings(io, flags))}`, { outageMaxMs }, {}, SYSTEM_CLOCK);
   let lastProgress = SYSTEM_CLOCK.now();
-  let summary: ConsumeSummary | undefined;
+  let summary: ConsumeSummary;
   const consumeOnce = () =>
     consumeCommands(createKafka(settings), store, {
       topic: flags.topic,
@@ -141,16 +130,13 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
       },
     });
   try {
-    for (;;) {
-      try {
-        summary = addSummaries(summary, await consumeOnce());
-        break;
-      } catch (error) {
-        if (!store.isTransient(error) || stop.signal.aborted) throw error;
-        logger.warn({ event: 'consumer_restart', error: (error as Error).message }, `restarting the consumer after a Spanner failure: ${(error as Error).message}`);
-        await restarts.failed(error, lastProgress);
-      }
-    }
+    const spannerDown = (error: unknown) => {
+      if (!store.isTransient(error) || stop.signal.aborted) return undefined;
+      logger.warn({ event: 'consumer_restart', error: (error as Error).message }, `restarting the consumer after a Spanner failure: ${(error as Error).message}`);
+      return restarts;
+    };
+    // The summary is the last run's: a run that ended in a failure reports nothing.
+    summary = await rerunThroughOutages(consumeOnce, spannerDown, () => lastProgress);
   } catch (error) {
     throw await explainRelayError(error, io, flags, settings);
   } finally {
@@ -158,7 +144,7 @@ export async function consume(io: CliIo, flags: ConsumeFlags): Promise<ExitCode>
     await store.close();
     await observability.close();
   }
-  writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderConsumeSummary(summary!));
+  writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderConsumeSummary(summary));
   return EXIT.ok;
 }
 

@@ -6,8 +6,7 @@ import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { appendToStream, GlobalPosition, InboxOffset, LedgerStore } from '../ledger/core/store';
 import { ConnectionFlags, explainSpannerError, openStore, outageLines, resolveSettings } from './context';
-import { retryTransient } from '../ledger/core/retry';
-import { SYSTEM_CLOCK } from '../ledger/system-clock';
+import { rideOut } from '../ledger/system-clock';
 import { CliError, EXIT, ExitCode } from './errors';
 import { ChainCheck, exportLine, ImportedEvent, inboxLine, parseExportLine, parseInboxLine } from './export-file';
 import { CliIo, writeLine } from './io';
@@ -156,7 +155,7 @@ async function writeExportFile(io: CliIo, path: string, flags: ImportFlags, coun
   // Spanner not answering is ridden out up to --deadline-s: appends are idempotent, so a
   // group whose commit reply was lost is found on the retry (and counted as a duplicate).
   const deadlineS = flags.deadlineS ?? 60;
-  const riding = <T>(what: string, work: () => Promise<T>) => retryTransient(what, work, (error) => store.isTransient(error), { outageMaxMs: deadlineS * 1000 }, outageLines(io, 'Spanner', deadlineS), SYSTEM_CLOCK);
+  const riding = rideOut((error) => store.isTransient(error), deadlineS * 1000, outageLines(io, 'Spanner', deadlineS));
   const flush = async () => {
     if (group.length === 0) return;
     const first = group[0]!;

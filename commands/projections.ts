@@ -3,9 +3,9 @@ import { ConnectionFlags, explainSpannerError, openStore, outageLines, resolveSe
 import { CliError, EXIT, ExitCode } from './errors';
 import { CliIo, renderTable, writeLine } from './io';
 import { stopOnSignals } from './signals';
-import { OutageTracker, retryTransient } from '../ledger/core/retry';
+import { OutageTracker, rerunThroughOutages } from '../ledger/core/retry';
 import { dependencyHealth } from '../ledger/observability/dependency-health';
-import { SYSTEM_CLOCK } from '../ledger/system-clock';
+import { rideOut, SYSTEM_CLOCK } from '../ledger/system-clock';
 import type { ObservabilityFlags } from './consume';
 import type { ObservabilitySession } from '../ledger/observability/session';
 
@@ -107,32 +107,29 @@ export async function projectionsRun(io: CliIo, flags: RunFlags): Promise<ExitCo
       // A call that hangs instead of failing still ends the run at the limit.
       const watchdog = outage?.watch(() => lastAnswer, SILENT_IS_DOWN_MS);
       try {
-        for (;;) {
-          try {
-            const run = runProjector(store.connection, store, {
-              follow: flags.follow,
-              pollMs: flags.pollMs,
-              shouldStop: () => stop?.signal.aborted ?? false,
-              transactionObserver: metrics?.transactionObserver,
-              onChunk: (chunk) => {
-                answered();
-                applied += chunk;
-                metrics?.projectionEventsApplied.inc(chunk);
-                if (chunk > 0) logger?.info({ event: 'applied', applied: chunk }, `applied ${chunk} event(s)`);
-              },
-              onPass: (status) => {
-                answered();
-                if (status !== lastPass) logger?.debug({ event: 'projector_pass', status }, `projector ${status.replace('_', ' ')}`);
-                lastPass = status;
-              },
-            });
-            const report = await (watchdog ? Promise.race([run, watchdog.expired]) : run);
-            return { applied, stopped: report.stopped };
-          } catch (error) {
-            if (!outage || !store.isTransient(error) || stop?.signal.aborted) throw error;
-            await outage.failed(error, lastAnswer);
-          }
-        }
+        const follow = async () => {
+          const run = runProjector(store.connection, store, {
+            follow: flags.follow,
+            pollMs: flags.pollMs,
+            shouldStop: () => stop?.signal.aborted ?? false,
+            transactionObserver: metrics?.transactionObserver,
+            onChunk: (chunk) => {
+              answered();
+              applied += chunk;
+              metrics?.projectionEventsApplied.inc(chunk);
+              if (chunk > 0) logger?.info({ event: 'applied', applied: chunk }, `applied ${chunk} event(s)`);
+            },
+            onPass: (status) => {
+              answered();
+              if (status !== lastPass) logger?.debug({ event: 'projector_pass', status }, `projector ${status.replace('_', ' ')}`);
+              lastPass = status;
+            },
+          });
+          const report = await (watchdog ? Promise.race([run, watchdog.expired]) : run);
+          return { applied, stopped: report.stopped };
+        };
+        const spannerDown = (error: unknown) => (outage && store.isTransient(error) && !stop?.signal.aborted ? outage : undefined);
+        return await rerunThroughOutages(follow, spannerDown, () => lastAnswer);
       } finally {
         watchdog?.stop();
         await stopLag?.();
@@ -174,7 +171,7 @@ export async function projectionsRebuild(io: CliIo, flags: RebuildFlags): Promis
       projections: flags.projection ? [flags.projection] : undefined,
       onProgress: !flags.json && io.isTerminal ? progressBar(io) : undefined,
       // Each step rides out Spanner not answering up to --deadline-s (see RebuildOptions.riding).
-      riding: (what, step) => retryTransient(what, step, (error) => store.isTransient(error), { outageMaxMs: deadlineS * 1000 }, outageLines(io, 'Spanner', deadlineS), SYSTEM_CLOCK),
+      riding: rideOut((error) => store.isTransient(error), deadlineS * 1000, outageLines(io, 'Spanner', deadlineS)),
       isTransient: (error) => store.isTransient(error),
       onPinnedReadLost: (error) => writeLine(io.stderr, `spanledger: Spanner is not answering (${(error as Error).message.split('\n')[0]}); the rebuild goes on from its checkpoints`),
     }),

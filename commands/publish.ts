@@ -36,7 +36,7 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
   const { SpannerLedgerStore } = await import('../ledger/spanner/store');
   const store = new SpannerLedgerStore(openConnection(io, flags), metrics.transactionObserver);
   const stop = stopOnSignals();
-  const { OutageTracker } = await import('../ledger/core/retry');
+  const { OutageTracker, rerunThroughOutages } = await import('../ledger/core/retry');
   const { SYSTEM_CLOCK } = await import('../ledger/system-clock');
   const { dependencyHealth } = await import('../ledger/observability/dependency-health');
   const outageMaxMs = (flags.outageMaxS ?? 300) * 1000;
@@ -49,7 +49,7 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
   };
   const owner = publisherOwner();
   let lastProgress = SYSTEM_CLOCK.now();
-  let summary: PublishSummary | undefined;
+  let summary: PublishSummary;
   const publishOnce = () =>
     publishEvents(createKafka(settings), store, store.connection, {
       owner,
@@ -72,18 +72,14 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
       },
     });
   try {
-    for (;;) {
-      try {
-        const run = await publishOnce();
-        summary = summary ? { ...run, published: summary.published + run.published, batches: summary.batches + run.batches, seconds: summary.seconds + run.seconds } : run;
-        break;
-      } catch (error) {
-        const down = store.isTransient(error) ? outages.spanner : isKafkaOutage(error) ? outages.kafka : undefined;
-        if (!down || stop.signal.aborted) throw error;
-        logger.warn({ event: 'publisher_restart', error: (error as Error).message }, `restarting the publisher from its checkpoint: ${(error as Error).message}`);
-        await down.failed(error, lastProgress);
-      }
-    }
+    const dependencyDown = (error: unknown) => {
+      const down = store.isTransient(error) ? outages.spanner : isKafkaOutage(error) ? outages.kafka : undefined;
+      if (!down || stop.signal.aborted) return undefined;
+      logger.warn({ event: 'publisher_restart', error: (error as Error).message }, `restarting the publisher from its checkpoint: ${(error as Error).message}`);
+      return down;
+    };
+    // The summary is the last run's (publishedTotal and position are the checkpoint's, across runs).
+    summary = await rerunThroughOutages(publishOnce, dependencyDown, () => lastProgress);
   } catch (error) {
     if (error instanceof CheckpointMoved) throw new CliError(error.message, EXIT.failure, 'run one publisher per --name and topic');
     if (error instanceof PublishTopicShrunk) {
@@ -96,6 +92,6 @@ export async function publish(io: CliIo, flags: PublishFlags): Promise<ExitCode>
     await store.close();
     await observability.close();
   }
-  writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderPublishSummary(summary!));
+  writeLine(io.stdout, flags.json ? JSON.stringify(summary) : renderPublishSummary(summary));
   return EXIT.ok;
 }

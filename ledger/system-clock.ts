@@ -1,4 +1,4 @@
-import { RetryClock } from './core/retry';
+import { OutageObserver, RetryClock, retryTransient } from './core/retry';
 
 /** The process's clock for riding out outages (the core's RetryClock, with real timers). */
 export const SYSTEM_CLOCK: RetryClock = {
@@ -14,3 +14,8 @@ export const SYSTEM_CLOCK: RetryClock = {
     return { elapsed, cancel: () => clearTimeout(timer) };
   },
 };
+
+/** A step runner that rides out `isTransient` failures for up to `outageMaxMs` of silence, on the process's clock. */
+export function rideOut(isTransient: (error: unknown) => boolean, outageMaxMs: number, observer: OutageObserver = {}): <T>(what: string, step: () => Promise<T>) => Promise<T> {
+  return (what, step) => retryTransient(what, step, isTransient, { outageMaxMs }, observer, SYSTEM_CLOCK);
+}

@@ -190,3 +190,21 @@ export async function retryTransient<T>(
   }
 }
 
+
+/**
+ * A long-running loop that resumes from its stored positions: runs `once` again after every
+ * failure for which `trackerOf` names a tracker (the dependency that was down), backing off
+ * through it until its allowance is spent; any other failure is thrown. The outage is
+ * measured from `lastAnswer()`, the last time the loop saw the dependency answer.
+ */
+export async function rerunThroughOutages<T>(once: () => Promise<T>, trackerOf: (error: unknown) => OutageTracker | undefined, lastAnswer: () => number): Promise<T> {
+  for (;;) {
+    try {
+      return await once();
+    } catch (error) {
+      const tracker = trackerOf(error);
+      if (!tracker) throw error;
+      await tracker.failed(error, lastAnswer());
+    }
+  }
+}

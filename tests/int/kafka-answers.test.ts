@@ -7,6 +7,7 @@ import { killSpawned, runSpanledger, spawnSpanledger } from '../support/cli';
 import { chargeWire, depositWire, settleWire } from '../support/commands';
 import { ensureCliBuilt, kafkaBrokers, produceCommands, readTopic, uniqueTopic } from '../support/kafka';
 import { cliEnv, freshConnection } from '../support/spanner';
+import { balances, consume, GROUP_FLAGS } from '../support/consume-cli';
 
 /**
  * The relays' contracts with producers and consumers, against the embedded broker, through
@@ -15,7 +16,6 @@ import { cliEnv, freshConnection } from '../support/spanner';
  */
 jest.setTimeout(240_000);
 
-const GROUP_FLAGS = ['--session-timeout-ms', '6000'];
 const json = (value: unknown) => JSON.stringify(value);
 
 afterAll(killSpawned);
@@ -23,27 +23,6 @@ beforeAll(() => {
   kafkaBrokers();
   ensureCliBuilt();
 });
-
-async function balances(connection: SpannerConnection): Promise<Record<string, string>> {
-  const [rows] = await connection.database.run({ sql: 'SELECT UserId, CAST(BalanceMicroUsd AS STRING) AS B FROM Accounts ORDER BY UserId', json: true });
-  return Object.fromEntries((rows as { UserId: string; B: string }[]).map((row) => [row.UserId, row.B]));
-}
-
-async function consume(connection: SpannerConnection, topic: string, group: string, extra: { brokers?: string; flags?: string[]; timeoutMs?: number } = {}) {
-  const env = cliEnv(connection, { KAFKA_BROKERS: extra.brokers ?? kafkaBrokers(), SPANLEDGER_BONUS_BPS: '0' });
-  const child = spawnSpanledger(['consume', '--topic', topic, '--group', group, '--until-idle', '--json', ...GROUP_FLAGS, ...(extra.flags ?? [])], env);
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([child.exited, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), extra.timeoutMs ?? 60_000)))]);
-  clearTimeout(timer);
-  if (outcome === 'timeout') {
-    child.process.kill('SIGKILL');
-    await child.exited;
-    return { code: 'timeout' as const, summary: undefined, stderr: child.stderr() };
-  }
-  const lastLine = outcome.stdout.trim().split('\n').pop() ?? '';
-  return { code: outcome.code, summary: outcome.code === 0 ? (JSON.parse(lastLine) as Record<string, number | string>) : undefined, stderr: outcome.stderr };
-}
-
 
 describe('commands are routed by their user', () => {
   test('a settle keyed by its invoice is a KEY_MISMATCH dead letter; keyed by its user it settles the charge', async () => {

@@ -4,12 +4,12 @@ import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { RunningBroker, startKafkaBroker } from '../../emulator';
 import { listInbox } from '../../ledger/kafka/inbox-admin';
-import { SpannerConnection } from '../../ledger/spanner/connection';
 import { killSpawned, runSpanledger, spawnSpanledger } from '../support/cli';
 import { chargeWire, depositWire } from '../support/commands';
 import { appendControlRecord } from '../support/kafka-control-record';
 import { ensureCliBuilt, kafkaBrokers, produceCommands, testKafka, uniqueTopic } from '../support/kafka';
 import { cliEnv, freshConnection } from '../support/spanner';
+import { balances, consume, GROUP_FLAGS } from '../support/consume-cli';
 
 /**
  * The consumer's position against the embedded broker, through the real CLI: the cases
@@ -18,7 +18,6 @@ import { cliEnv, freshConnection } from '../support/spanner';
  */
 jest.setTimeout(240_000);
 
-const GROUP_FLAGS = ['--session-timeout-ms', '6000'];
 const json = (value: unknown) => JSON.stringify(value);
 
 afterAll(killSpawned);
@@ -26,26 +25,6 @@ beforeAll(() => {
   kafkaBrokers();
   ensureCliBuilt();
 });
-
-async function balances(connection: SpannerConnection): Promise<Record<string, string>> {
-  const [rows] = await connection.database.run({ sql: 'SELECT UserId, CAST(BalanceMicroUsd AS STRING) AS B FROM Accounts ORDER BY UserId', json: true });
-  return Object.fromEntries((rows as { UserId: string; B: string }[]).map((row) => [row.UserId, row.B]));
-}
-
-async function consume(connection: SpannerConnection, topic: string, group: string, extra: { brokers?: string; flags?: string[]; timeoutMs?: number } = {}) {
-  const env = cliEnv(connection, { KAFKA_BROKERS: extra.brokers ?? kafkaBrokers(), SPANLEDGER_BONUS_BPS: '0' });
-  const child = spawnSpanledger(['consume', '--topic', topic, '--group', group, '--until-idle', '--json', ...GROUP_FLAGS, ...(extra.flags ?? [])], env);
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([child.exited, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), extra.timeoutMs ?? 60_000)))]);
-  clearTimeout(timer);
-  if (outcome === 'timeout') {
-    child.process.kill('SIGKILL');
-    await child.exited;
-    return { code: 'timeout' as const, summary: undefined, stderr: child.stderr() };
-  }
-  const lastLine = outcome.stdout.trim().split('\n').pop() ?? '';
-  return { code: outcome.code, summary: outcome.code === 0 ? (JSON.parse(lastLine) as Record<string, number | string>) : undefined, stderr: outcome.stderr };
-}
 
 /** Per user: deposit $10, charge $15 (rejected: $10 available), deposit $10 → balance $20. */
 function accountScript(userId: string, n: number): string[] {

@@ -1,10 +1,10 @@
 import { CommandHandler, CommandsIncompleteError } from '../../ledger/core/handler';
 import { backoffDelayMs, OutageError, retryTransient, RetryClock } from '../../ledger/core/retry';
-import { LedgerStore, LedgerTransaction, TransactionResult, TransactOptions } from '../../ledger/core/store';
-import { InMemoryLedgerStore } from '../../ledger/memory/store';
+import { LedgerTransaction, TransactionResult, TransactOptions } from '../../ledger/core/store';
 import { isTransientSpannerError } from '../../ledger/spanner/transient';
 import { isKafkaOutage } from '../../ledger/kafka/outage';
 import { SYSTEM_CLOCK } from '../../ledger/system-clock';
+import { DelegatingStore } from './support/delegating-store';
 import { depositCommand, toJsonText, depositWire, txHash } from './support/fixtures';
 
 /** A clock that only moves when slept on: the schedule is checked without waiting. */
@@ -118,11 +118,10 @@ describe('which Kafka failures are an outage', () => {
  * as a cut connection would; `refuse` throws without committing. `between` runs after a
  * failed attempt, to let another submitter act while this one waits.
  */
-class FlakyStore implements LedgerStore {
-  readonly inner = new InMemoryLedgerStore();
+class FlakyStore extends DelegatingStore {
   faults: Array<'lose' | 'refuse'> = [];
   between?: () => Promise<void>;
-  async transact<T>(work: (tx: LedgerTransaction) => Promise<T>, options?: TransactOptions): Promise<TransactionResult<T>> {
+  override async transact<T>(work: (tx: LedgerTransaction) => Promise<T>, options?: TransactOptions): Promise<TransactionResult<T>> {
     const fault = this.faults.shift();
     if (fault === 'refuse') {
       await this.between?.();
@@ -135,15 +134,9 @@ class FlakyStore implements LedgerStore {
     }
     return result;
   }
-  readAll = this.inner.readAll.bind(this.inner);
-  readStream = this.inner.readStream.bind(this.inner);
-  readEvents = this.inner.readEvents.bind(this.inner);
-  readAccount = this.inner.readAccount.bind(this.inner);
-  readInboxOffsets = this.inner.readInboxOffsets.bind(this.inner);
-  readKafkaOutcomes = this.inner.readKafkaOutcomes.bind(this.inner);
-  isTransient = isCode14;
-  newAttemptId = this.inner.newAttemptId.bind(this.inner);
-  async close(): Promise<void> {}
+  override isTransient(error: unknown): boolean {
+    return isCode14(error);
+  }
 }
 
 const outage = (outageMaxMs: number) => ({ policy: { outageMaxMs, initialDelayMs: 1, maxDelayMs: 2 }, clock: SYSTEM_CLOCK });

@@ -1,7 +1,7 @@
 import { CommandHandler } from '../../ledger/core/handler';
-import { LedgerStore, LedgerTransaction, LedgerWrites, TransactionResult, TransactOptions } from '../../ledger/core/store';
-import { InMemoryLedgerStore } from '../../ledger/memory/store';
+import { LedgerTransaction, LedgerWrites, TransactionResult, TransactOptions } from '../../ledger/core/store';
 import { mutationCount } from '../../ledger/spanner/store';
+import { DelegatingStore } from './support/delegating-store';
 import { adjustCommand, chargeCommand, depositCommand, failCommand, openInvoiceCommand, settleCommand, txHash, voidInvoiceCommand } from './support/fixtures';
 
 /**
@@ -15,43 +15,32 @@ interface Recorded {
 }
 
 /** The in-memory store, recording every transaction's buffered writes. */
-class RecordingStore implements LedgerStore {
-  readonly inner = new InMemoryLedgerStore();
+class RecordingStore extends DelegatingStore {
   readonly transactions: Recorded[] = [];
-  async transact<T>(work: (tx: LedgerTransaction) => Promise<T>, options?: TransactOptions): Promise<TransactionResult<T>> {
+  override async transact<T>(work: (tx: LedgerTransaction) => Promise<T>, options?: TransactOptions): Promise<TransactionResult<T>> {
     const recorded: Recorded = { writes: [] };
     const result = await this.inner.transact(async (tx) => {
       recorded.writes.length = 0;
-      const spy: LedgerTransaction = { ...bindAll(tx), write: (writes) => (recorded.writes.push(writes), tx.write(writes)) };
+      const spy: LedgerTransaction = {
+        readEvents: (ids) => tx.readEvents(ids),
+        readAccounts: (ids) => tx.readAccounts(ids),
+        readCharges: (ids) => tx.readCharges(ids),
+        readInvoices: (keys) => tx.readInvoices(keys),
+        readOpenInvoices: (ids) => tx.readOpenInvoices(ids),
+        readStreamAfter: (id, after, limit) => tx.readStreamAfter(id, after, limit),
+        readStreamVersion: (id) => tx.readStreamVersion(id),
+        readInboxOffsets: (group, topic) => tx.readInboxOffsets(group, topic),
+        readCommitMarkers: (id) => tx.readCommitMarkers(id),
+        write: (writes) => {
+          recorded.writes.push(writes);
+          tx.write(writes);
+        },
+      };
       return work(spy);
     }, options);
     this.transactions.push(recorded);
     return result;
   }
-  readAll = this.inner.readAll.bind(this.inner);
-  readStream = this.inner.readStream.bind(this.inner);
-  readEvents = this.inner.readEvents.bind(this.inner);
-  readAccount = this.inner.readAccount.bind(this.inner);
-  readInboxOffsets = this.inner.readInboxOffsets.bind(this.inner);
-  readKafkaOutcomes = this.inner.readKafkaOutcomes.bind(this.inner);
-  isTransient = () => false;
-  newAttemptId = this.inner.newAttemptId.bind(this.inner);
-  async close(): Promise<void> {}
-}
-
-function bindAll(tx: LedgerTransaction): LedgerTransaction {
-  return {
-    readEvents: (ids) => tx.readEvents(ids),
-    readAccounts: (ids) => tx.readAccounts(ids),
-    readCharges: (ids) => tx.readCharges(ids),
-    readInvoices: (keys) => tx.readInvoices(keys),
-    readOpenInvoices: (ids) => tx.readOpenInvoices(ids),
-    readStreamAfter: (id, after, limit) => tx.readStreamAfter(id, after, limit),
-    readStreamVersion: (id) => tx.readStreamVersion(id),
-    readInboxOffsets: (group, topic) => tx.readInboxOffsets(group, topic),
-    readCommitMarkers: (id) => tx.readCommitMarkers(id),
-    write: (writes) => tx.write(writes),
-  };
 }
 
 /** The rows one transaction writes, as "Table/key". */
