@@ -12,6 +12,7 @@ import { readInvoices, readTransactions, TransactionCursor } from '../projection
 import { runProjector } from '../projections/spanner/runtime';
 import { audit, AuditReport } from './audit/audit';
 import { findingJson } from './audit/findings';
+import { useNativeSha256 } from '../ledger/native-sha256';
 import { MIGRATIONS } from './schema';
 import { LedgerInputError, LedgerSchemaError } from './errors';
 import { LedgerSettings, resolveLedgerSettings, ResolvedLedgerSettings } from './settings';
@@ -387,6 +388,7 @@ export class Ledger {
  * LedgerSchemaError says which, before any command is decided on a schema it does not expect.
  */
 export async function openLedger(settings: LedgerSettings = {}): Promise<Ledger> {
+  useNativeSha256();
   const resolved = resolveLedgerSettings(settings);
   const connection = connect(resolved.spanner);
   try {

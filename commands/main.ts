@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Argument, Command as Program, CommanderError, Option } from 'commander';
+import { useNativeSha256 } from '../ledger/native-sha256';
 import { CliError, EXIT, EXIT_CODES_HELP, ExitCode } from './errors';
 import { CliIo, processIo, writeLine } from './io';
 import { registerBooksCommands } from './books-commands';
@@ -195,6 +196,7 @@ function addSpannerPreflight(program: Program, io: CliIo): void {
 
 /** Runs the CLI and returns its exit code; never calls process.exit (tests call this). */
 export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<ExitCode> {
+  useNativeSha256();
   let exitCode: ExitCode = EXIT.ok;
   const program = buildProgram(io, (code) => {
     exitCode = code;

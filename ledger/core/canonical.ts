@@ -1,5 +1,6 @@
-import { sha256 } from '@noble/hashes/sha256';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
+import { sha256Hex } from './sha256';
+
+export { sha256Hex };
 
 /**
  * Canonical JSON: object keys sorted, no whitespace, `undefined` members dropped.
@@ -24,10 +25,6 @@ function sortKeys(value: unknown): unknown {
   }
   if (typeof value === 'bigint') throw new TypeError('bigint must be turned into a decimal string before JSON');
   return value;
-}
-
-export function sha256Hex(text: string): string {
-  return bytesToHex(sha256(utf8ToBytes(text)));
 }
 
 /** SHA-256 of the canonical JSON, hex: the stored content digest of an event. */
