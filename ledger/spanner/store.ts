@@ -22,7 +22,7 @@ import {
 import {
   ACCOUNT_COLUMNS,
   accountFromRow,
-  accountToRow,
+  accountMutation,
   CHARGE_COLUMNS,
   chargeFromRow,
   chargeToRow,
@@ -46,11 +46,17 @@ import { EVENT_ORDER_SHARDS } from './schema';
 
 const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;
 
-/** Mutations one write set costs, counted as Spanner counts them (cells plus index entries). */
-export function mutationCount(writes: LedgerWrites): number {
+/**
+ * Mutations one write set costs, counted as Spanner counts them (cells plus index entries),
+ * given the accounts as the transaction read them (an account row writes only its changed
+ * cells; see accountMutation).
+ */
+export function mutationCount(writes: LedgerWrites, readAccounts: ReadonlyMap<string, Account> = new Map()): number {
+  let accountCells = 0;
+  for (const account of writes.accounts) accountCells += Object.keys(accountMutation(account, readAccounts.get(account.userId)).row).length;
   return (
     writes.events.length * (EVENT_COLUMNS.length + 1 + 2) +
-    writes.accounts.length * (ACCOUNT_COLUMNS.length + 1) +
+    accountCells +
     writes.charges.length * 6 +
     // An invoice row, and its entry in the index of open invoices.
     (writes.invoices?.length ?? 0) * (INVOICE_COLUMNS.length + 2 + 1)
@@ -60,6 +66,8 @@ export function mutationCount(writes: LedgerWrites): number {
 /** Reads and buffered writes of one Spanner read-write transaction (see LedgerTransaction). */
 class SpannerLedgerTransaction implements LedgerTransaction {
   readonly pending: LedgerWrites[] = [];
+  /** Accounts as this transaction read them (then as it last wrote them): what an account write changes. */
+  private readonly accountsRead = new Map<string, Account>();
 
   constructor(
     private readonly tx: Transaction,
@@ -80,7 +88,9 @@ class SpannerLedgerTransaction implements LedgerTransaction {
 
   async readAccounts(userIds: readonly string[]): Promise<Map<string, Account>> {
     const rows = await this.readByKeys('Accounts', ACCOUNT_COLUMNS, userIds);
-    return new Map(rows.map((row) => [String(row.UserId), accountFromRow(row)]));
+    const accounts = new Map(rows.map((row) => [String(row.UserId), accountFromRow(row)]));
+    for (const [userId, account] of accounts) this.accountsRead.set(userId, account);
+    return accounts;
   }
 
   async readCharges(invoiceIds: readonly string[]): Promise<Map<string, Charge>> {
@@ -158,7 +168,7 @@ class SpannerLedgerTransaction implements LedgerTransaction {
   flush(): number {
     let mutations = 0;
     for (const writes of this.pending) {
-      mutations += mutationCount(writes);
+      mutations += mutationCount(writes, this.accountsRead);
       if (writes.events.length > 0) {
         this.tx.insert(
           'Events',
@@ -177,7 +187,20 @@ class SpannerLedgerTransaction implements LedgerTransaction {
           })),
         );
       }
-      if (writes.accounts.length > 0) this.tx.upsert('Accounts', writes.accounts.map(accountToRow));
+      // One mutation per set of changed columns (a mutation's rows share its columns):
+      // a batch of deposits is one update of every account it touched.
+      const accountGroups = new Map<string, { method: 'upsert' | 'update'; rows: Row[] }>();
+      for (const account of writes.accounts) {
+        const { method, row } = accountMutation(account, this.accountsRead.get(account.userId));
+        const shape = `${method}:${Object.keys(row).join(',')}`;
+        const group = accountGroups.get(shape) ?? accountGroups.set(shape, { method, rows: [] }).get(shape)!;
+        group.rows.push(row);
+        this.accountsRead.set(account.userId, account);
+      }
+      for (const { method, rows } of accountGroups.values()) {
+        if (method === 'update') this.tx.update('Accounts', rows);
+        else this.tx.upsert('Accounts', rows);
+      }
       if (writes.charges.length > 0) this.tx.upsert('Charges', writes.charges.map(chargeToRow));
       if (writes.invoices && writes.invoices.length > 0) this.tx.upsert('Invoices', writes.invoices.map(invoiceToRow));
       if (writes.inbox && writes.inbox.length > 0) {

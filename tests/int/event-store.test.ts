@@ -6,6 +6,8 @@ import { depositWire } from '../support/commands';
 import { eventStoreContract, NON_ASCII_USERS, spannerPositionOrder } from '../support/event-store-contract';
 import { uniqueName } from '../support/events';
 import { freshSpannerStore } from '../support/spanner';
+import { InMemoryLedgerStore } from '../../ledger/memory/store';
+import { adjustCommand, chargeCommand, depositCommand, openInvoiceCommand, settleCommand, txHash, voidInvoiceCommand } from '../unit/support/fixtures';
 
 describe('event store contract: Spanner store on the emulator', () => {
   eventStoreContract(() => freshSpannerStore('es'));
@@ -44,6 +46,28 @@ describe('Spanner specifics', () => {
     expect(spanner.map((position) => position.streamId)).toEqual([...spanner].sort(spannerPositionOrder).map((position) => position.streamId));
     // And the order differs from JavaScript's default string order, so the test can tell them apart.
     expect(spanner.map((position) => position.streamId)).not.toEqual(spanner.map((position) => position.streamId).sort());
+  });
+
+  test('an account row is written cell by cell after its first command, and reads back whole: as the in-memory store has it', async () => {
+    const user = uniqueName('cells');
+    const memory = new InMemoryLedgerStore();
+    const options = { bonusRateBps: 1000, balanceThresholdsMicroUsd: [10_000_000n] };
+    const steps = [
+      [depositCommand({ userId: user, txHash: txHash(901), amountMicroUsd: '20000000' })],
+      [chargeCommand({ userId: user, invoiceId: `${user}-c`, amountMicroUsd: '3000000', pending: true })],
+      [settleCommand({ userId: user, invoiceId: `${user}-c` })],
+      [adjustCommand({ userId: user, idempotencyKey: `${user}-a`, amountMicroUsd: '-15000000' })],
+      [openInvoiceCommand({ userId: user, invoiceId: `${user}-i`, amountMicroUsd: '900000000' })],
+      // Two commands of one user in one batch: one row write with both changes.
+      [depositCommand({ userId: user, txHash: txHash(902), amountMicroUsd: '1000000' }), depositCommand({ userId: user, txHash: txHash(903), amountMicroUsd: '2000000' })],
+      [voidInvoiceCommand({ userId: user, invoiceId: `${user}-i` })],
+    ];
+    for (const commands of steps) {
+      const [spannerOutcomes, memoryOutcomes] = [await new CommandHandler(store, options).handle(commands), await new CommandHandler(memory, options).handle(commands)];
+      expect(spannerOutcomes.map((outcome) => outcome.status)).toEqual(memoryOutcomes.map((outcome) => outcome.status));
+      expect(await store.readAccount(user)).toEqual(await memory.readAccount(user));
+    }
+    expect((await store.readAccount(user))?.version).toBe(16);
   });
 
   test('a commit above Spanner\'s 80,000-mutation limit is refused before it is sent, and writes nothing', async () => {
