@@ -22,46 +22,27 @@ import {
 import {
   ACCOUNT_COLUMNS,
   accountFromRow,
-  accountMutation,
   CHARGE_COLUMNS,
   chargeFromRow,
-  chargeToRow,
-  EVENT_COLUMNS,
   EVENT_READ_COLUMNS,
   eventFromRow,
   int64,
   INVOICE_COLUMNS,
   invoiceFromRow,
-  invoiceToRow,
   Row,
-  shardOf,
   smallInt,
   timestampText,
 } from './codec';
 import { SpannerConnection } from './connection';
 import { deleteKeyRange } from './range-delete';
 import { runReadWrite, TransactionObserver } from './transaction';
+import { planWrites } from './write-plan';
+
+export { mutationCount } from './write-plan';
 import { isTransientSpannerError } from './transient';
 import { EVENT_ORDER_SHARDS } from './schema';
 
 const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;
-
-/**
- * Mutations one write set costs, counted as Spanner counts them (cells plus index entries),
- * given the accounts as the transaction read them (an account row writes only its changed
- * cells; see accountMutation).
- */
-export function mutationCount(writes: LedgerWrites, readAccounts: ReadonlyMap<string, Account> = new Map()): number {
-  let accountCells = 0;
-  for (const account of writes.accounts) accountCells += Object.keys(accountMutation(account, readAccounts.get(account.userId)).row).length;
-  return (
-    writes.events.length * (EVENT_COLUMNS.length + 1 + 2) +
-    accountCells +
-    writes.charges.length * 6 +
-    // An invoice row, and its entry in the index of open invoices.
-    (writes.invoices?.length ?? 0) * (INVOICE_COLUMNS.length + 2 + 1)
-  );
-}
 
 /** Reads and buffered writes of one Spanner read-write transaction (see LedgerTransaction). */
 class SpannerLedgerTransaction implements LedgerTransaction {
@@ -168,58 +149,10 @@ class SpannerLedgerTransaction implements LedgerTransaction {
   flush(): number {
     let mutations = 0;
     for (const writes of this.pending) {
-      mutations += mutationCount(writes, this.accountsRead);
-      if (writes.events.length > 0) {
-        this.tx.insert(
-          'Events',
-          writes.events.map((event) => ({
-            EventId: event.eventId,
-            StreamId: event.streamId,
-            StreamVersion: String(event.streamVersion),
-            Shard: String(shardOf(event.eventId)),
-            EventType: event.type,
-            SchemaVersion: String(event.schemaVersion),
-            OccurredAt: event.occurredAt,
-            Payload: JSON.stringify(event.payload),
-            ContentDigest: event.contentDigest,
-            CommittedAt: 'spanner.commit_timestamp()',
-            ChainHash: event.chainHash,
-          })),
-        );
-      }
-      // One mutation per set of changed columns (a mutation's rows share its columns):
-      // a batch of deposits is one update of every account it touched.
-      const accountGroups = new Map<string, { method: 'upsert' | 'update'; rows: Row[] }>();
-      for (const account of writes.accounts) {
-        const { method, row } = accountMutation(account, this.accountsRead.get(account.userId));
-        const shape = `${method}:${Object.keys(row).join(',')}`;
-        const group = accountGroups.get(shape) ?? accountGroups.set(shape, { method, rows: [] }).get(shape)!;
-        group.rows.push(row);
-        this.accountsRead.set(account.userId, account);
-      }
-      for (const { method, rows } of accountGroups.values()) {
-        if (method === 'update') this.tx.update('Accounts', rows);
-        else this.tx.upsert('Accounts', rows);
-      }
-      if (writes.charges.length > 0) this.tx.upsert('Charges', writes.charges.map(chargeToRow));
-      if (writes.invoices && writes.invoices.length > 0) this.tx.upsert('Invoices', writes.invoices.map(invoiceToRow));
-      if (writes.inbox && writes.inbox.length > 0) {
-        mutations += writes.inbox.length * 7;
-        this.tx.upsert('KafkaInbox', writes.inbox.map(inboxToRow));
-      }
-      for (const sent of writes.kafkaOutcomesSent ?? []) {
-        mutations += 1;
-        deleteKeyRange(this.tx, 'KafkaOutcomes', [sent.group, sent.topic, String(sent.partition)], '0', sent.belowOffset);
-      }
-      if (writes.kafkaOutcomes && writes.kafkaOutcomes.length > 0) {
-        mutations += writes.kafkaOutcomes.length * 7;
-        this.tx.upsert('KafkaOutcomes', writes.kafkaOutcomes.map(outcomeToRow));
-      }
-      if (writes.commitMarker) {
-        mutations += 3;
-        // An insert: two runs of one batch can never both commit (the second's would fail).
-        this.tx.insert('CommitMarkers', { AttemptId: writes.commitMarker.attemptId, Run: String(writes.commitMarker.run), CommittedAt: 'spanner.commit_timestamp()' });
-      }
+      const plan = planWrites(writes, this.accountsRead);
+      mutations += plan.mutationCount;
+      for (const { method, table, rows } of plan.mutations) this.tx[method](table, rows as Row[]);
+      for (const { table, prefix, from, below } of plan.rangeDeletes) deleteKeyRange(this.tx, table, prefix, from, below);
     }
     // The emulator does not enforce Spanner's per-commit mutation limit; production would
     // fail the whole commit, so fail here first, on every backend, with the figures.
@@ -336,30 +269,6 @@ export class SpannerLedgerStore implements LedgerStore {
   async close(): Promise<void> {
     await this.connection.close();
   }
-}
-
-function inboxToRow(offset: InboxOffset): Row {
-  return {
-    ConsumerGroup: offset.group,
-    Topic: offset.topic,
-    KafkaPartition: String(offset.partition),
-    NextOffset: offset.nextOffset,
-    LastMessageOffset: offset.lastMessage?.offset ?? null,
-    LastMessageDigest: offset.lastMessage?.digest ?? null,
-    UpdatedAt: 'spanner.commit_timestamp()',
-  };
-}
-
-function outcomeToRow(outcome: KafkaOutcome): Row {
-  return {
-    ConsumerGroup: outcome.group,
-    Topic: outcome.topic,
-    KafkaPartition: String(outcome.partition),
-    KafkaOffset: outcome.offset,
-    MessageKey: outcome.keyBase64 === null ? null : Buffer.from(outcome.keyBase64, 'base64'),
-    Outcome: outcome.outcome,
-    CreatedAt: 'spanner.commit_timestamp()',
-  };
 }
 
 async function readInboxOffsets(

@@ -1,13 +1,13 @@
 import { CommandHandler } from '../../ledger/core/handler';
 import { Account } from '../../ledger/core/account';
 import { LedgerTransaction, LedgerWrites, TransactionResult, TransactOptions } from '../../ledger/core/store';
-import { mutationCount } from '../../ledger/spanner/store';
+import { planWrites } from '../../ledger/spanner/write-plan';
 import { DelegatingStore } from './support/delegating-store';
 import { adjustCommand, chargeCommand, depositCommand, failCommand, openInvoiceCommand, settleCommand, txHash, voidInvoiceCommand } from './support/fixtures';
 
 /**
- * What each command writes, counted by the Spanner store's own rule (mutationCount, plus the
- * commit marker), and which rows: the figures docs/scaling.md is built on, and the proof
+ * What each command writes, counted from the mutations the Spanner store builds (planWrites:
+ * cells plus index entries, and the bytes of the values), and which rows: the figures docs/scaling.md is built on, and the proof
  * that no transaction writes a row that transactions of other users also write (no hot row:
  * system accounts live in the projection, never on the write side).
  */
@@ -63,9 +63,11 @@ function rowKeys(writes: readonly LedgerWrites[]): string[] {
   ]);
 }
 
-/** Mutations of one transaction as the Spanner store counts them (the commit marker is 3). */
-function mutations({ writes, accountsRead }: Recorded): number {
-  return writes.reduce((sum, w) => sum + mutationCount(w, accountsRead) + (w.commitMarker ? 3 : 0), 0);
+/** Mutations and bytes of one transaction, from the mutations the Spanner store would send. */
+function cost({ writes, accountsRead }: Recorded): { mutations: number; bytes: number } {
+  const read = new Map(accountsRead);
+  const plans = writes.map((w) => planWrites(w, read));
+  return { mutations: plans.reduce((sum, plan) => sum + plan.mutationCount, 0), bytes: plans.reduce((sum, plan) => sum + plan.bytes, 0) };
 }
 
 /** One user's life: every command type once, each in a transaction of its own. */
@@ -88,26 +90,26 @@ function userCommands(user: string, n: number) {
 test('per command type: events, rows and mutations of its transaction (docs/scaling.md)', async () => {
   const store = new RecordingStore();
   const handler = new CommandHandler(store, { bonusRateBps: 1000, batchSize: 1 });
-  const footprint: Record<string, { events: number; rows: number; mutations: number }> = {};
+  const footprint: Record<string, { events: number; rows: number; mutations: number; bytes: number }> = {};
   for (const [name, command] of Object.entries(userCommands('fp-user', 1))) {
     const [outcome] = await handler.handle([command]);
     expect([name, outcome!.status]).toEqual([name, 'accepted']);
     const recorded = store.transactions[store.transactions.length - 1]!;
-    footprint[name] = { events: recorded.writes.reduce((sum, w) => sum + w.events.length, 0), rows: rowKeys(recorded.writes).length, mutations: mutations(recorded) };
+    footprint[name] = { events: recorded.writes.reduce((sum, w) => sum + w.events.length, 0), rows: rowKeys(recorded.writes).length, ...cost(recorded) };
   }
   expect(footprint).toEqual({
     // The first command of a user writes the whole account row; later ones only the cells they change.
-    deposit: { events: 2, rows: 4, mutations: 41 },
-    charge: { events: 1, rows: 4, mutations: 28 },
-    pendingCharge: { events: 1, rows: 4, mutations: 28 },
-    settleCharge: { events: 1, rows: 4, mutations: 28 },
-    pendingCharge2: { events: 1, rows: 4, mutations: 28 },
-    failCharge: { events: 1, rows: 4, mutations: 28 },
-    adjust: { events: 1, rows: 3, mutations: 22 },
-    openInvoicePaid: { events: 2, rows: 5, mutations: 46 },
-    openInvoiceUnpaid: { events: 2, rows: 5, mutations: 48 },
-    voidInvoice: { events: 1, rows: 4, mutations: 35 },
-    depositAgain: { events: 2, rows: 4, mutations: 36 },
+    deposit: { events: 2, rows: 4, mutations: 41, bytes: 1147 },
+    charge: { events: 1, rows: 4, mutations: 28, bytes: 685 },
+    pendingCharge: { events: 1, rows: 4, mutations: 28, bytes: 681 },
+    settleCharge: { events: 1, rows: 4, mutations: 28, bytes: 659 },
+    pendingCharge2: { events: 1, rows: 4, mutations: 28, bytes: 681 },
+    failCharge: { events: 1, rows: 4, mutations: 28, bytes: 667 },
+    adjust: { events: 1, rows: 3, mutations: 22, bytes: 545 },
+    openInvoicePaid: { events: 2, rows: 5, mutations: 46, bytes: 1105 },
+    openInvoiceUnpaid: { events: 2, rows: 5, mutations: 48, bytes: 1134 },
+    voidInvoice: { events: 1, rows: 4, mutations: 35, bytes: 686 },
+    depositAgain: { events: 2, rows: 4, mutations: 36, bytes: 1143 },
   });
 });
 
