@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { sha256Hex } from '../ledger/core/canonical';
 import { connect, SpannerConnection, settingsFromEnv } from '../ledger/spanner/connection';
 import { migrate } from '../ledger/spanner/migrate';
@@ -8,7 +9,9 @@ let databases = 0;
 
 export async function freshBenchDatabase(emulatorHost: string, label: string): Promise<SpannerConnection> {
   databases++;
-  const connection = connect(settingsFromEnv({}, { emulatorHost, databaseId: `bench-${label}-${databases}-${process.pid}`.slice(0, 30) }));
+  // Only the call deadline comes from the environment: a large log can make the emulator slow to commit.
+  const env = { SPANLEDGER_SPANNER_CALL_DEADLINE_MS: process.env.SPANLEDGER_SPANNER_CALL_DEADLINE_MS };
+  const connection = connect(settingsFromEnv(env, { emulatorHost, databaseId: `bench-${label}-${databases}-${process.pid}`.slice(0, 30) }));
   await migrate(connection, MIGRATIONS);
   return connection;
 }
@@ -37,4 +40,14 @@ export function seconds(startNs: bigint): number {
 export function round(value: number, digits = 0): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+export function processCpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -184,9 +184,10 @@ export function accountToRow(account: Account): Row {
 /**
  * The Accounts mutation that takes the row as this transaction read it (`previous`) to
  * `next`: an update of only the cells that changed (with the key and UpdatedAt), or the
- * whole row when there was none. A deposit changes 4 of the 11 state cells, and Spanner
- * (and the emulator) charges per cell written, so this halves the account's share of a
- * commit. Safe because the read locked the row: it cannot change before this commit.
+ * whole row when there was none. A deposit writes 6 of the row's 12 cells (key, version,
+ * balance, deposits, chain head, timestamp), and Spanner (and the emulator) charges per cell
+ * written: on the emulator the account's share of a commit fell by a quarter. Safe because
+ * the read locked the row: it cannot change before this commit.
  */
 export function accountMutation(next: Account, previous: Account | undefined): { readonly method: 'upsert' | 'update'; readonly row: Row } {
   const row = accountToRow(next);
