@@ -37,10 +37,10 @@ import { SpannerConnection } from './connection';
 import { deleteKeyRange } from './range-delete';
 import { runReadWrite, TransactionObserver } from './transaction';
 import { planWrites } from './write-plan';
-
-export { mutationCount } from './write-plan';
 import { isTransientSpannerError } from './transient';
 import { EVENT_ORDER_SHARDS } from './schema';
+
+export { mutationCount } from './write-plan';
 
 const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;
 
