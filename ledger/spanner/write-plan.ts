@@ -55,11 +55,14 @@ export function eventToRow(event: EventDraft): Row {
   };
 }
 
+/** The key cells a Kafka partition's rows start with (KafkaInbox, KafkaOutcomes). */
+function partitionKey(group: string, topic: string, partition: number): Row {
+  return { ConsumerGroup: group, Topic: topic, KafkaPartition: String(partition) };
+}
+
 function inboxToRow(offset: InboxOffset): Row {
   return {
-    ConsumerGroup: offset.group,
-    Topic: offset.topic,
-    KafkaPartition: String(offset.partition),
+    ...partitionKey(offset.group, offset.topic, offset.partition),
     NextOffset: offset.nextOffset,
     LastMessageOffset: offset.lastMessage?.offset ?? null,
     LastMessageDigest: offset.lastMessage?.digest ?? null,
@@ -69,9 +72,7 @@ function inboxToRow(offset: InboxOffset): Row {
 
 function outcomeToRow(outcome: KafkaOutcome): Row {
   return {
-    ConsumerGroup: outcome.group,
-    Topic: outcome.topic,
-    KafkaPartition: String(outcome.partition),
+    ...partitionKey(outcome.group, outcome.topic, outcome.partition),
     KafkaOffset: outcome.offset,
     MessageKey: outcome.keyBase64 === null ? null : Buffer.from(outcome.keyBase64, 'base64'),
     Outcome: outcome.outcome,
