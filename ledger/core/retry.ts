@@ -190,7 +190,6 @@ export async function retryTransient<T>(
   }
 }
 
-
 /**
  * A long-running loop that resumes from its stored positions: runs `once` again after every
  * failure for which `trackerOf` names a tracker (the dependency that was down), backing off

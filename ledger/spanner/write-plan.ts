@@ -8,8 +8,9 @@ import { accountMutation, chargeToRow, invoiceToRow, Row, shardOf } from './code
  * check cannot drift from what is written).
  *
  * Counting follows Spanner's rule: every cell written is a mutation (key cells included),
- * every secondary-index entry one more, a key-range delete one. Bytes are the UTF-8 bytes of
- * the values as the API carries them (INT64 and TIMESTAMP values travel as strings).
+ * every secondary-index entry one more, a key-range delete one. `planBytes` gives the UTF-8
+ * bytes of the values as the API carries them (INT64 and TIMESTAMP values travel as
+ * strings); it is for the footprint figures, so the commit path does not pay for it.
  */
 export interface PlannedMutation {
   readonly method: 'insert' | 'update' | 'upsert';
@@ -30,8 +31,6 @@ export interface WritePlan {
   readonly rangeDeletes: readonly PlannedRangeDelete[];
   /** Mutations as Spanner counts them against its 80,000-per-commit limit. */
   readonly mutationCount: number;
-  /** Bytes of the values written. */
-  readonly bytes: number;
 }
 
 /** Secondary-index entries one row of a table adds (EventsByStream and EventsByCommit; OpenInvoicesByUser). */
@@ -116,15 +115,17 @@ export function planWrites(writes: LedgerWrites, accountsRead: Map<string, Accou
   const rangeDeletes = (writes.kafkaOutcomesSent ?? []).map((sent) => ({ table: 'KafkaOutcomes', prefix: [sent.group, sent.topic, String(sent.partition)], from: '0', below: sent.belowOffset }));
 
   let mutationCount = rangeDeletes.length;
-  let bytes = 0;
   for (const { table, rows } of mutations) {
-    for (const row of rows) {
-      const cells = Object.values(row);
-      mutationCount += cells.length + (INDEX_ENTRIES_PER_ROW[table] ?? 0);
-      for (const value of cells) bytes += valueBytes(value);
-    }
+    for (const row of rows) mutationCount += Object.keys(row).length + (INDEX_ENTRIES_PER_ROW[table] ?? 0);
   }
-  return { mutations, rangeDeletes, mutationCount, bytes };
+  return { mutations, rangeDeletes, mutationCount };
+}
+
+/** Bytes of the values a plan writes. */
+export function planBytes(plan: WritePlan): number {
+  let bytes = 0;
+  for (const { rows } of plan.mutations) for (const row of rows) for (const value of Object.values(row)) bytes += valueBytes(value);
+  return bytes;
 }
 
 /** Mutations one write set costs (see planWrites), given the accounts as the transaction read them. */

@@ -1,7 +1,7 @@
 import { CommandHandler } from '../../ledger/core/handler';
 import { Account } from '../../ledger/core/account';
 import { LedgerTransaction, LedgerWrites, TransactionResult, TransactOptions } from '../../ledger/core/store';
-import { planWrites } from '../../ledger/spanner/write-plan';
+import { planBytes, planWrites } from '../../ledger/spanner/write-plan';
 import { DelegatingStore } from './support/delegating-store';
 import { adjustCommand, chargeCommand, depositCommand, failCommand, openInvoiceCommand, settleCommand, txHash, voidInvoiceCommand } from './support/fixtures';
 
@@ -67,7 +67,7 @@ function rowKeys(writes: readonly LedgerWrites[]): string[] {
 function cost({ writes, accountsRead }: Recorded): { mutations: number; bytes: number } {
   const read = new Map(accountsRead);
   const plans = writes.map((w) => planWrites(w, read));
-  return { mutations: plans.reduce((sum, plan) => sum + plan.mutationCount, 0), bytes: plans.reduce((sum, plan) => sum + plan.bytes, 0) };
+  return { mutations: plans.reduce((sum, plan) => sum + plan.mutationCount, 0), bytes: plans.reduce((sum, plan) => sum + planBytes(plan), 0) };
 }
 
 /** One user's life: every command type once, each in a transaction of its own. */
