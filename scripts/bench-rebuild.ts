@@ -5,6 +5,7 @@ import { SpannerConnection } from '../ledger/spanner/connection';
 import { runReadWrite } from '../ledger/spanner/transaction';
 import { SpannerLedgerStore } from '../ledger/spanner/store';
 import { rebuild } from '../projections/spanner/operations';
+import { insertRowsInCommits } from './bench-support';
 
 /**
  * Rebuild throughput: seeds 20,000 deposit events (200 users × 100, appended with
@@ -57,26 +58,19 @@ export async function benchRebuild(connection: SpannerConnection): Promise<{ eve
 export async function benchRawInsertCeiling(connection: SpannerConnection, rows = 20_000): Promise<{ rows: number; seconds: number; rowsPerSecond: number }> {
   const generation = '999999999';
   const started = process.hrtime.bigint();
-  for (let start = 0; start < rows; start += 100) {
-    await runReadWrite(connection, async (tx) => {
-      tx.insert(
-        'TransactionView',
-        Array.from({ length: Math.min(100, rows - start) }, (_, i) => ({
-          Generation: generation,
-          UserId: `raw-${(start + i) % 200}`,
-          EventId: `${(start + i).toString(16).padStart(32, '0')}`,
-          StreamVersion: String(start + i),
-          Type: 'credit',
-          Source: 'ethereum',
-          Status: 'complete',
-          AmountMicroUsd: '1000000',
-          Description: 'token deposit on ethereum (chain 1)',
-          Metadata: '{"chainId":"1"}',
-          OccurredAt: '2026-01-01T00:00:00.000000Z',
-        })),
-      );
-    });
-  }
+  await insertRowsInCommits(connection, 'TransactionView', 0, rows, 100, (n) => ({
+    Generation: generation,
+    UserId: `raw-${n % 200}`,
+    EventId: `${n.toString(16).padStart(32, '0')}`,
+    StreamVersion: String(n),
+    Type: 'credit',
+    Source: 'ethereum',
+    Status: 'complete',
+    AmountMicroUsd: '1000000',
+    Description: 'token deposit on ethereum (chain 1)',
+    Metadata: '{"chainId":"1"}',
+    OccurredAt: '2026-01-01T00:00:00.000000Z',
+  }));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await runReadWrite(connection, async (tx) => {
     const queued = (tx as unknown as { _queuedMutations: unknown[] })._queuedMutations;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { SpannerConnection } from '../ledger/spanner/connection';
 import { runReadWrite } from '../ledger/spanner/transaction';
-import { depositLine, seconds } from './bench-support';
+import { depositLine, insertRowsInCommits, scatteredId, seconds } from './bench-support';
 
 /**
  * The two references `npm run bench` measures spanledger against, on the same emulator in
@@ -34,18 +34,13 @@ export async function plainRowCeiling(connection: SpannerConnection, rows: numbe
     'CREATE INDEX PlainRowsByUser ON PlainRows (UserId, OccurredAt)',
   ]);
   const start = process.hrtime.bigint();
-  for (let offset = 0; offset < rows; offset += PLAIN_ROWS_PER_COMMIT) {
-    const count = Math.min(PLAIN_ROWS_PER_COMMIT, rows - offset);
-    await runReadWrite(connection, async (tx) => {
-      tx.insert(
-        'PlainRows',
-        Array.from({ length: count }, (_, i) => {
-          const n = offset + i;
-          return { Id: (BigInt(n) * 0x9e3779b97f4a7c15n).toString(16).padStart(32, '0').slice(-32), UserId: `user-${n % 500}`, Amount: String(1_000_000 + n), OccurredAt: '2026-01-01T00:00:00Z', Payload: depositLine(n).slice(0, 200) };
-        }),
-      );
-    });
-  }
+  await insertRowsInCommits(connection, 'PlainRows', 0, rows, PLAIN_ROWS_PER_COMMIT, (n) => ({
+    Id: scatteredId(n),
+    UserId: `user-${n % 500}`,
+    Amount: String(1_000_000 + n),
+    OccurredAt: '2026-01-01T00:00:00Z',
+    Payload: depositLine(n).slice(0, 200),
+  }));
   return rows / seconds(start);
 }
 

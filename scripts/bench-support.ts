@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { sha256Hex } from '../ledger/core/canonical';
 import { connect, SpannerConnection, settingsFromEnv } from '../ledger/spanner/connection';
 import { migrate } from '../ledger/spanner/migrate';
+import { Row } from '../ledger/spanner/codec';
+import { runReadWrite } from '../ledger/spanner/transaction';
 import { MIGRATIONS } from '../app/schema';
 
 /** Shared pieces of the benchmarks: fresh databases and realistic deposit commands. */
@@ -31,6 +33,21 @@ export function depositLine(n: number, users = 500, runTag = "bench"): string {
     amountMicroUsd: String(1_000_000 + (n % 1000) * 10_000),
     occurredAt: new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString(),
   });
+}
+
+/** Inserts rows [from, to) of `table`, `perCommit` to a read-write transaction: plain mutations, no reads (the references). */
+export async function insertRowsInCommits(connection: SpannerConnection, table: string, from: number, to: number, perCommit: number, rowOf: (n: number) => Row): Promise<void> {
+  for (let offset = from; offset < to; offset += perCommit) {
+    const count = Math.min(perCommit, to - offset);
+    await runReadWrite(connection, async (tx) => {
+      tx.insert(table, Array.from({ length: count }, (_, i) => rowOf(offset + i)));
+    });
+  }
+}
+
+/** A 32-hex-digit key for row `n`, scattered over the key space as event IDs are. */
+export function scatteredId(n: number): string {
+  return (BigInt(n) * 0x9e3779b97f4a7c15n).toString(16).padStart(32, '0').slice(-32);
 }
 
 export function seconds(startNs: bigint): number {

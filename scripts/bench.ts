@@ -1,6 +1,5 @@
 import { CommandHandler } from '../ledger/core/handler';
 import { LIMITS } from '../ledger/core/limits';
-import { runReadWrite } from '../ledger/spanner/transaction';
 import { SpannerLedgerStore } from '../ledger/spanner/store';
 import { SpannerConnection } from '../ledger/spanner/connection';
 import { findKcat, startKafkaBroker, startSpannerEmulator } from '../emulator';
@@ -8,7 +7,7 @@ import { benchConsume } from './bench-consume';
 import { benchRebuild } from './bench-rebuild';
 import { useNativeSha256 } from '../ledger/native-sha256';
 import { cliSubmit, plainRowCeiling, storjBaseline } from './bench-references';
-import { depositLine, freshBenchDatabase, processCpuSeconds, round, seconds } from './bench-support';
+import { depositLine, freshBenchDatabase, insertRowsInCommits, processCpuSeconds, round, scatteredId, seconds } from './bench-support';
 
 /**
  * `npm run bench`: throughput on one emulator, in one run, so the ratios compare like with
@@ -41,31 +40,22 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? PHASES.join(',')).split(',').map
 for (const name of ONLY) if (!(PHASES as readonly string[]).includes(name)) throw new Error(`BENCH_ONLY: unknown phase ${name}; phases: ${PHASES.join(', ')}`);
 
 /** Plain inserts of rows [from, to) into Events, ROWS_PER_COMMIT per commit: no reads, no decisions. */
-async function insertRawEvents(connection: SpannerConnection, from: number, to: number): Promise<void> {
-  for (let offset = from; offset < to; offset += ROWS_PER_COMMIT) {
-    const count = Math.min(ROWS_PER_COMMIT, to - offset);
-    await runReadWrite(connection, async (tx) => {
-      tx.insert(
-        'Events',
-        Array.from({ length: count }, (_, i) => {
-          const n = offset + i;
-          const id = (BigInt(n) * 0x9e3779b97f4a7c15n).toString(16).padStart(32, '0').slice(-32);
-          return {
-            EventId: id,
-            StreamId: `raw-${n % 500}`,
-            StreamVersion: String(Math.floor(n / 500) + 1),
-            Shard: String(n % 16),
-            EventType: 'TokenDeposited',
-            SchemaVersion: '1',
-            OccurredAt: '2026-01-01T00:00:00.000000Z',
-            Payload: depositLine(n),
-            ContentDigest: id + id,
-            CommittedAt: 'spanner.commit_timestamp()',
-          };
-        }),
-      );
-    });
-  }
+function insertRawEvents(connection: SpannerConnection, from: number, to: number): Promise<void> {
+  return insertRowsInCommits(connection, 'Events', from, to, ROWS_PER_COMMIT, (n) => {
+    const id = scatteredId(n);
+    return {
+      EventId: id,
+      StreamId: `raw-${n % 500}`,
+      StreamVersion: String(Math.floor(n / 500) + 1),
+      Shard: String(n % 16),
+      EventType: 'TokenDeposited',
+      SchemaVersion: '1',
+      OccurredAt: '2026-01-01T00:00:00.000000Z',
+      Payload: depositLine(n),
+      ContentDigest: id + id,
+      CommittedAt: 'spanner.commit_timestamp()',
+    };
+  });
 }
 
 async function rawInsertCeiling(connection: SpannerConnection, rows: number): Promise<number> {
