@@ -47,11 +47,11 @@ export function billingLine(n: number, users = 500, runTag = 'bench'): string {
   const occurredAt = new Date(Date.UTC(2026, 0, 1) + n * 1000).toISOString();
   switch (round % 5) {
     case 1:
-      return JSON.stringify({ type: 'charge', userId, invoiceId: `${runTag}-charge-${userId}-${cycle}`, amountMicroUsd: '500000', pending: true, occurredAt });
+      return JSON.stringify({ type: 'charge', userId, invoiceId: `${runTag}-charge-${userId}-${cycle}`, amountMicroUsd: '250000', pending: true, occurredAt });
     case 2:
       return JSON.stringify({ type: 'settleCharge', userId, invoiceId: `${runTag}-charge-${userId}-${cycle}`, reference: `psp-${n}`, occurredAt });
     case 3:
-      return JSON.stringify({ type: 'openInvoice', userId, invoiceId: `${runTag}-invoice-${userId}-${cycle}`, amountMicroUsd: '2500000', occurredAt });
+      return JSON.stringify({ type: 'openInvoice', userId, invoiceId: `${runTag}-invoice-${userId}-${cycle}`, amountMicroUsd: '1000000', occurredAt });
     default:
       return depositLine(n, users, runTag);
   }
