@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { hasLoneSurrogate } from './text-order';
+import { isCanonicalBusinessTime } from './time';
 
 /**
  * Ledger events: the only source of truth. Each event has a type, a schema version and a
@@ -7,7 +8,11 @@ import { hasLoneSurrogate } from './text-order';
  * definition of each payload's shape; the TypeScript types are inferred from them.
  */
 const microUsdText = z.string().regex(/^-?(0|[1-9][0-9]*)$/, 'must be a decimal integer string');
-const timestampText = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/, 'must be canonical UTC');
+/** A business time in its canonical form: an instant that exists (no February 30), UTC, six fractional digits. */
+const timestampText = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/, 'must be canonical UTC')
+  .refine(isCanonicalBusinessTime, 'must be an instant that exists, from 0001 to 9999');
 const eventIdText = z.string().regex(/^[0-9a-f]{32}$/);
 /** Any text of an event: well-formed Unicode, so it has one UTF-8 form in Spanner and on the wire. */
 const text = z

@@ -1,8 +1,7 @@
-import { PreciseDate } from '@google-cloud/precise-date';
 import { Account, emptyAccount } from '../../ledger/core/account';
 import { pendingAccount, userAccount } from '../../ledger/core/postings';
 import { GlobalPosition, LedgerStore } from '../../ledger/core/store';
-import { parseBusinessTime } from '../../ledger/core/time';
+import { parseBusinessTime, parseCommitTimestamp } from '../../ledger/core/time';
 import { businessTimeFromMicros, businessTimeMicros, int64, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { addDeltas, FullDeltas, monthKey, monthStartOf, NO_DELTAS } from '../core';
@@ -47,21 +46,27 @@ interface Cut {
   readonly checkpoint: GlobalPosition | null;
 }
 
-const COMMIT_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+/** The parser's reason, when it says more than "not RFC 3339": " (it is not a valid calendar date)". */
+function why(reason: string): string {
+  return reason.startsWith('must be') ? '' : ` (it ${reason})`;
+}
 
-/** Canonical commit-time text (nanoseconds, UTC) of an --at value, or CutTimeError. */
-export function parseCommitTime(text: string): string {
-  const invalid = new CutTimeError(`--at ${JSON.stringify(text)} is not an RFC 3339 timestamp such as 2026-03-01T12:00:00.123456789Z (the committedAt that \`events export\` prints)`);
-  if (!COMMIT_TIME.test(text)) throw invalid;
-  const date = new PreciseDate(text);
-  if (Number.isNaN(date.getTime())) throw invalid;
-  return timestampText(date);
+/**
+ * Canonical commit-time text (nanoseconds, UTC) of an --at value, or CutTimeError. Exact for
+ * any offset ("+00:00" keeps every digit "Z" does); a date that does not exist is refused.
+ */
+export function parseCommitTime(text: string, flag = '--at'): string {
+  const parsed = parseCommitTimestamp(text);
+  if (!parsed.ok) {
+    throw new CutTimeError(`${flag} ${JSON.stringify(text)} is not an RFC 3339 timestamp${why(parsed.reason)}: give one such as 2026-03-01T12:00:00.123456789Z (the committedAt that \`events export\` prints)`);
+  }
+  return parsed.canonical;
 }
 
 /** Canonical business time of an --as-of value, or CutTimeError. */
 export function parseAsOf(text: string, flag = '--as-of'): string {
   const parsed = parseBusinessTime(text);
-  if (!parsed.ok) throw new CutTimeError(`${flag} ${JSON.stringify(text)} is not a business time: an RFC 3339 timestamp with at most microseconds, from 0001 to 9999`);
+  if (!parsed.ok) throw new CutTimeError(`${flag} ${JSON.stringify(text)} is not a business time${why(parsed.reason)}: an RFC 3339 timestamp with at most microseconds, from 0001 to 9999`);
   return parsed.time.canonical;
 }
 
