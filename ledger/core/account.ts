@@ -1,5 +1,6 @@
 import { addInt64, MicroUsd } from './money';
 import { LedgerEvent } from './events';
+import { BUSINESS_TIME_MIN, laterOf } from './time';
 
 /**
  * Write-side state of one user's account: what `decide` needs, folded from that user's
@@ -28,6 +29,14 @@ export interface Account {
    * the balance, read by the next append. Only the write side has it; views do not.
    */
   readonly chainHead?: string | null;
+  /**
+   * Business time of the latest event that added to the available balance (BUSINESS_TIME_MIN
+   * before any): as of any business time from then on, all of today's available balance had
+   * come in. The ledger dates the invoice payments it makes no earlier (see
+   * business-causality.ts). Only the write side has it; undefined on a row the upgrade's
+   * backfill has not reached.
+   */
+  readonly latestCreditAt?: string;
 }
 
 export function emptyAccount(userId: string): Account {
@@ -42,10 +51,11 @@ export function emptyAccount(userId: string): Account {
     adjustmentsMicroUsd: 0n,
     openInvoicesMicroUsd: 0n,
     openInvoiceCount: 0,
+    latestCreditAt: BUSINESS_TIME_MIN,
   };
 }
 
-export type MoneyField = Exclude<keyof Account, 'userId' | 'version' | 'openInvoiceCount' | 'chainHead'>;
+export type MoneyField = Exclude<keyof Account, 'userId' | 'version' | 'openInvoiceCount' | 'chainHead' | 'latestCreditAt'>;
 export type AccountDeltas = Partial<Record<MoneyField, bigint>> & { openInvoiceCount?: number };
 type Deltas = AccountDeltas;
 
@@ -98,6 +108,17 @@ function deltasOf(event: LedgerEvent): Deltas {
   }
 }
 
+/**
+ * The account's latest credit time, which dating an invoice payment needs. An account with
+ * events and none belongs to a database whose upgrade to schema version 6 has not finished
+ * its backfill: a payment dated without it could precede the money, so it stops here.
+ */
+export function latestCreditOf(account: Account): string {
+  if (account.latestCreditAt !== undefined) return account.latestCreditAt;
+  if (account.version === 0) return BUSINESS_TIME_MIN;
+  throw new Error(`account ${account.userId} has ${account.version} events but no latest credit time: the upgrade's backfill has not run; run \`spanledger db migrate\``);
+}
+
 /** How an event moves each total of its account (absent: unchanged). */
 export function accountDeltas(event: LedgerEvent): AccountDeltas {
   return deltasOf(event);
@@ -112,6 +133,7 @@ export function balanceChange(event: LedgerEvent): bigint {
 export function tryEvolveAccount(account: Account, event: LedgerEvent): Account | 'overflow' {
   const { openInvoiceCount = 0, ...money } = deltasOf(event);
   const next: Record<string, unknown> = { ...account, version: account.version + 1, openInvoiceCount: account.openInvoiceCount + openInvoiceCount };
+  if ((money.balanceMicroUsd ?? 0n) > 0n && account.latestCreditAt !== undefined) next.latestCreditAt = laterOf(account.latestCreditAt, event.payload.occurredAt);
   for (const [field, delta] of Object.entries(money) as [MoneyField, bigint][]) {
     const sum = addInt64(account[field], delta);
     if (sum === undefined) return 'overflow';

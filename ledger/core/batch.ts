@@ -1,6 +1,6 @@
 import { Account, Charge, emptyAccount, evolveCharge, evolveInvoice, Invoice } from './account';
 import { Command } from './commands';
-import { commandUserId, decide, Decision, possibleEventIds, PriorEvent, primaryEventId, priorEventIds } from './decide';
+import { causeEventIds, commandUserId, decide, Decision, possibleEventIds, PriorEvent, primaryEventId, priorEventIds } from './decide';
 import { DECISION_MUTATIONS_BUDGET, EVENTS_PER_COMMAND_MAX, LIMITS } from './limits';
 import { draftNext, EventDraft, invoiceKey, LedgerTransaction, LedgerWrites } from './store';
 import { Thresholds } from './thresholds';
@@ -8,8 +8,9 @@ import { Thresholds } from './thresholds';
 /**
  * Group commit: decides a batch of commands inside one read-write transaction.
  * All reads happen up front, in two rounds whatever the batch size: events, charges,
- * invoices and accounts by key, then the open invoices of users who have some and, for
- * replays, what the first application appended after its own events. Commands are then
+ * invoices and accounts by key, then the open invoices of users who have some, the last
+ * payment of each invoice to void and, for replays, what the first application appended
+ * after its own events. Commands are then
  * decided one after the other over an overlay of that state, so two commands of one batch
  * see each other exactly as if they had been sent one by one. Every command keeps its own
  * outcome; a rejection writes nothing and blocks no other.
@@ -62,12 +63,14 @@ export async function decideBatch(tx: LedgerTransaction, commands: readonly Comm
   ]);
   const withOpenInvoices = [...accounts.values()].filter((account) => account.openInvoiceCount > 0).map((account) => account.userId);
   const replays = commands.filter((command) => priorEvents.has(primaryEventId(command)));
-  const [openInvoices, followUpEntries] = await Promise.all([
+  const lastPayments = [...voidTargets.values()].flatMap(causeEventIds);
+  const [openInvoices, followUpEntries, payments] = await Promise.all([
     withOpenInvoices.length > 0 ? tx.readOpenInvoices(withOpenInvoices) : Promise.resolve(new Map<string, Invoice[]>()),
     Promise.all(replays.map((command) => readFollowUps(tx, command, priorEvents))),
+    lastPayments.length > 0 ? tx.readEvents(lastPayments) : Promise.resolve(new Map<string, PriorEvent>()),
   ]);
 
-  const prior = new Map<string, PriorEvent>(priorEvents);
+  const prior = new Map<string, PriorEvent>([...priorEvents, ...payments]);
   const followUps = new Map<string, readonly string[]>(followUpEntries.filter((entry): entry is [string, string[]] => entry !== undefined));
   /** Per user, the invoices this batch knows: open ones, void targets, and those it opens. */
   const invoices = new Map<string, Map<string, Invoice>>();

@@ -1,4 +1,6 @@
-import { Account, balanceChange, Charge, Invoice, remainingOf, tryEvolveAccount } from './account';
+import { Account, balanceChange, Charge, Invoice, latestCreditOf, remainingOf, tryEvolveAccount } from './account';
+import { Cause, precededCause } from './business-causality';
+import { DamagedHistoryError } from './damaged-history';
 import { Command, CommandOf } from './commands';
 import { canonicalJson, differingFields } from './canonical';
 import { EVENT_SCHEMA_VERSION, LedgerEvent, NewEvent } from './events';
@@ -31,6 +33,7 @@ export const REJECTION_CODES = [
   'INVOICE_NOT_FOUND',
   'INVOICE_NOT_OPEN',
   'TOO_MANY_OPEN_INVOICES',
+  'OCCURRED_BEFORE_CAUSE',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 
@@ -55,7 +58,10 @@ export interface DecisionState {
   readonly invoice: Invoice | undefined;
   /** The user's open invoices (any order): what an accepted command pays. */
   readonly openInvoices: readonly Invoice[];
-  /** Stored events at the command's prior event IDs (see `priorEventIds`). */
+  /**
+   * Stored events at the command's prior event IDs (see `priorEventIds`), and for a void,
+   * the invoice's last payment (see `causeEventIds`).
+   */
   readonly prior: ReadonlyMap<string, PriorEvent>;
   /** What commands that were applied before appended after their own events, by their primary event ID. */
   readonly followUps: ReadonlyMap<string, readonly string[]>;
@@ -96,15 +102,24 @@ export function possibleEventIds(command: Command): string[] {
 }
 
 /**
- * The events the decider must see before deciding: the command's own possible ones, and,
- * since one invoice ID names one invoice whichever command used it, the other use of its
- * invoice ID (a charge's invoice, an invoice's charge).
+ * The events the decider must see before deciding: the command's own possible ones; since
+ * one invoice ID names one invoice whichever command used it, the other use of its invoice
+ * ID (a charge's invoice, an invoice's charge); and the charge a settle or fail acts on
+ * (its business time is the earliest the settle or fail may have).
  */
 export function priorEventIds(command: Command): string[] {
   const own = possibleEventIds(command);
   if (command.type === 'charge') return [...own, eventIds.invoice(command.invoiceId)];
-  if (command.type === 'openInvoice') return [...own, eventIds.charge(command.invoiceId)];
+  if (command.type === 'openInvoice' || command.type === 'settleCharge' || command.type === 'failCharge') return [...own, eventIds.charge(command.invoiceId)];
   return own;
+}
+
+/**
+ * The events a void is dated against that only its invoice row can name: the invoice's
+ * last payment (read once the row is known; see business-causality.ts).
+ */
+export function causeEventIds(invoice: Invoice | undefined): string[] {
+  return invoice && invoice.paymentCount > 0 ? [eventIds.invoicePayment(invoice.invoiceId, invoice.paymentCount)] : [];
 }
 
 /**
@@ -128,12 +143,21 @@ function rejected(code: RejectionCode, message: string): Decision {
 function idempotencyCheck(command: Command, state: DecisionState): Decision | undefined {
   const primaryId = primaryEventId(command);
   const primary = state.prior.get(primaryId);
-  if (!primary) return undefined;
+  if (!primary) {
+    // A command writes its events in one commit: one of them without the other (a bonus
+    // without its deposit) was deleted or moved behind the ledger's back.
+    const orphan = possibleEventIds(command).find((id) => state.prior.has(id));
+    if (orphan) throw new DamagedHistoryError(`the ${command.type} ${primaryId}`, `its event ${orphan} is stored but ${primaryId} is not`, orphan);
+    return undefined;
+  }
   const content = commandContent(command);
   const stored = Object.fromEntries(Object.keys(content).map((key) => [key, primary.payload[key]]));
   const fields = differingFields(stored, content);
   if (fields.length > 0) {
-    const details = fields.map((field) => `${field} (stored ${canonicalJson(stored[field] ?? null)}, got ${canonicalJson(content[field] ?? null)})`);
+    // The stored values belong to whoever sent the first command: they are shown only to
+    // the same user. Anyone else learns that the key is taken and which fields differ.
+    const sameUser = primary.payload.userId === command.userId;
+    const details = sameUser ? fields.map((field) => `${field} (stored ${canonicalJson(stored[field] ?? null)}, got ${canonicalJson(content[field] ?? null)})`) : fields;
     return rejected('IDEMPOTENCY_CONFLICT', `event ${primary.eventId} for this ${command.type} exists with different ${details.join(', ')}`);
   }
   const own = possibleEventIds(command).filter((id) => state.prior.has(id));
@@ -212,6 +236,9 @@ function settleOrFailEvents(command: CommandOf<'settleCharge'> | CommandOf<'fail
   if (charge.status !== 'pending') {
     return rejected('CHARGE_NOT_PENDING', `charge for invoice ${command.invoiceId} is ${charge.status}, not pending`);
   }
+  const chargeEvent = causeEvent(state, charge.chargeEventId, `the Charges row of invoice ${command.invoiceId}`);
+  const early = beforeCause(command, [{ what: `its charge (${chargeEvent.payload.occurredAt})`, occurredAt: String(chargeEvent.payload.occurredAt) }]);
+  if (early) return early;
   const amount = charge.chargedMicroUsd.toString();
   const common = { invoiceId: command.invoiceId, occurredAt: command.occurredAt, userId: charge.userId, chargeEventId: charge.chargeEventId };
   const event: LedgerEvent =
@@ -234,6 +261,13 @@ function voidInvoiceEvents(command: CommandOf<'voidInvoice'>, state: DecisionSta
   const { invoice } = state;
   if (!invoice || invoice.userId !== command.userId) return rejected('INVOICE_NOT_FOUND', `no invoice ${command.invoiceId} of user ${command.userId}`);
   if (invoice.status !== 'open') return rejected('INVOICE_NOT_OPEN', `invoice ${command.invoiceId} is ${invoice.status}, not open`);
+  const causes: Cause[] = [{ what: `the invoice's opening (${invoice.openedAt})`, occurredAt: invoice.openedAt }];
+  for (const id of causeEventIds(invoice)) {
+    const payment = causeEvent(state, id, `the Invoices row of invoice ${command.invoiceId}`);
+    causes.push({ what: `its last payment (${String(payment.payload.occurredAt)})`, occurredAt: String(payment.payload.occurredAt) });
+  }
+  const early = beforeCause(command, causes);
+  if (early) return early;
   const payload = {
     userId: command.userId,
     invoiceId: command.invoiceId,
@@ -243,6 +277,23 @@ function voidInvoiceEvents(command: CommandOf<'voidInvoice'>, state: DecisionSta
     occurredAt: command.occurredAt,
   };
   return [newEvent(command, primaryEventId(command), { type: 'InvoiceVoided', payload }, command.userId)];
+}
+
+/**
+ * An event a row of the write side names, which the shell read beside it. Missing, the row
+ * and the log disagree: the history was edited behind the ledger's back.
+ */
+function causeEvent(state: DecisionState, eventId: string, row: string): PriorEvent {
+  const event = state.prior.get(eventId);
+  if (!event) throw new DamagedHistoryError(row, `it names event ${eventId}, which the log does not hold`, eventId);
+  return event;
+}
+
+/** OCCURRED_BEFORE_CAUSE when the command would precede one of the events it acts on. */
+function beforeCause(command: Command, causes: readonly Cause[]): Decision | undefined {
+  const cause = precededCause(command.occurredAt, causes);
+  if (!cause) return undefined;
+  return rejected('OCCURRED_BEFORE_CAUSE', `${command.type} of invoice ${'invoiceId' in command ? command.invoiceId : ''} occurred at ${command.occurredAt}, before ${cause.what}: it cannot act on what had not happened yet`);
 }
 
 /** The command's own events, or its rejection; idempotency has been checked already. */
@@ -290,13 +341,15 @@ export function decide(command: Command, state: DecisionState): Decision {
   if (duplicateOrConflict) return duplicateOrConflict;
   const account = state.account;
   if (account.userId !== command.userId) throw new Error(`decide: state holds the account of ${account.userId}, not of ${command.userId}`);
+  latestCreditOf(account); // an account the upgrade's backfill has not reached takes no command
   const own = ownEvents(command, state);
   if (!Array.isArray(own)) return own;
   const afterOwn = applyIfAffordable(account, own);
   if ('outcome' in afterOwn) return afterOwn;
 
   const context = { userId: command.userId, occurredAt: command.occurredAt, causationEventId: primaryEventId(command) };
-  const payments = invoicePayments(afterOwn, openInvoicesAfter(state.openInvoices, own), context);
+  const payer = { userId: afterOwn.userId, balanceMicroUsd: afterOwn.balanceMicroUsd, latestCreditAt: latestCreditOf(afterOwn) };
+  const payments = invoicePayments(payer, openInvoicesAfter(state.openInvoices, own), context);
   const afterPayments = applyIfAffordable(afterOwn, payments);
   if ('outcome' in afterPayments) return afterPayments;
   const crossings = thresholdCrossings(account.balanceMicroUsd, afterPayments.balanceMicroUsd, state.thresholds, context);

@@ -1,4 +1,5 @@
 import { Account, Invoice, remainingOf } from './account';
+import { paymentTime } from './business-causality';
 import { EVENT_SCHEMA_VERSION, NewEvent } from './events';
 import { accountStreamId, eventIds } from './ids';
 import { compareUtf8 } from './text-order';
@@ -17,7 +18,8 @@ import { floorToCents, MicroUsd } from './money';
  * - Payments stop at the first invoice the balance cannot pay a cent of.
  *
  * Each payment is an event with an ID derived from the invoice and the payment's number, so
- * a replay, a duplicate submit or a redelivery can only ever find the same payment.
+ * a replay, a duplicate submit or a redelivery can only ever find the same payment. It is
+ * dated by business-causality.ts: never before the command, the invoice or the money.
  */
 export function compareInvoicesByAge(a: Invoice, b: Invoice): number {
   if (a.openedAt !== b.openedAt) return a.openedAt < b.openedAt ? -1 : 1;
@@ -25,7 +27,7 @@ export function compareInvoicesByAge(a: Invoice, b: Invoice): number {
 }
 
 export interface PaymentContext {
-  /** Business time of the command that triggers the payments: the payments' own. */
+  /** Business time of the command that triggers the payments (no payment is dated earlier). */
   readonly occurredAt: string;
   /** The primary event of that command. */
   readonly causationEventId: string;
@@ -35,7 +37,7 @@ export interface PaymentContext {
  * The payments the user's open invoices get from `available`, oldest first. `open` need not
  * be sorted; invoices that are not open are ignored.
  */
-export function invoicePayments(account: Pick<Account, 'userId' | 'balanceMicroUsd'>, open: readonly Invoice[], context: PaymentContext): NewEvent[] {
+export function invoicePayments(account: Pick<Account, 'userId' | 'balanceMicroUsd'> & { readonly latestCreditAt: string }, open: readonly Invoice[], context: PaymentContext): NewEvent[] {
   let available: MicroUsd = account.balanceMicroUsd;
   const payments: NewEvent[] = [];
   for (const invoice of [...open].filter((candidate) => candidate.status === 'open').sort(compareInvoicesByAge)) {
@@ -45,12 +47,13 @@ export function invoicePayments(account: Pick<Account, 'userId' | 'balanceMicroU
     if (due <= 0n) continue;
     const amount = due < payable ? due : payable;
     const paymentNumber = invoice.paymentCount + 1;
+    const occurredAt = paymentTime(context.occurredAt, invoice.openedAt, account.latestCreditAt);
     available -= amount;
     payments.push({
       type: 'InvoicePaymentMade',
       eventId: eventIds.invoicePayment(invoice.invoiceId, paymentNumber),
       streamId: accountStreamId(account.userId),
-      occurredAt: context.occurredAt,
+      occurredAt,
       schemaVersion: EVENT_SCHEMA_VERSION.InvoicePaymentMade,
       payload: {
         userId: account.userId,
@@ -59,7 +62,7 @@ export function invoicePayments(account: Pick<Account, 'userId' | 'balanceMicroU
         amountMicroUsd: amount.toString(),
         remainingMicroUsd: (due - amount).toString(),
         causationEventId: context.causationEventId,
-        occurredAt: context.occurredAt,
+        occurredAt,
       },
     });
   }

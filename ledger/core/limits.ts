@@ -21,10 +21,10 @@ export const LIMITS = {
   /**
    * Mutations one event may cost at most, counted the way Spanner counts them: one per
    * column written in its Events row (10, plus one spare) and one per index entry (2), plus
-   * an account row (11 columns and its timestamp) and one charge or invoice row (with its
+   * an account row (12 columns and its timestamp) and one charge or invoice row (with its
    * index entry), as if no two events of a commit shared a row.
    */
-  mutationsPerEventMax: 13 + 12 + 12,
+  mutationsPerEventMax: 13 + 13 + 12,
   /** Events in one global read page. */
   readPageSizeMax: 1000,
   /** Times a read-write transaction is retried after ABORTED before the fault surfaces. */

@@ -1,5 +1,6 @@
 import { PreciseDate } from '@google-cloud/precise-date';
 import { Account, Charge, Invoice } from '../core/account';
+import { DamagedHistoryError } from '../core/damaged-history';
 import { parseEventPayload, StoredEvent } from '../core/events';
 import { formatMicros, parseBusinessTime } from '../core/time';
 import { EVENT_ORDER_SHARDS } from './schema';
@@ -131,6 +132,17 @@ export function tryEventFromRow(row: Row): EventRowRead {
   }
 }
 
+/**
+ * A stored event from its row, for the ledger's own reads (deciding, projecting, exporting):
+ * a row that no longer parses was edited behind the ledger's back, and says so, naming the
+ * stream and the event, instead of a schema error from deep inside a read.
+ */
+export function storedEventFromRow(row: Row): StoredEvent {
+  const read = tryEventFromRow(row);
+  if (read.ok) return read.event;
+  throw new DamagedHistoryError(`stream ${read.streamId}`, `event ${read.eventId} at version ${read.streamVersion} does not parse (${read.reason.split('\n')[0]}): its row was edited`, read.eventId);
+}
+
 /** The account's state columns: what the balance view shares with the Accounts row. */
 export const ACCOUNT_STATE_COLUMNS = [
   'UserId',
@@ -145,8 +157,8 @@ export const ACCOUNT_STATE_COLUMNS = [
   'OpenInvoiceCount',
 ] as const;
 
-/** The Accounts row: the state and the stream's chain head. */
-export const ACCOUNT_COLUMNS = [...ACCOUNT_STATE_COLUMNS, 'ChainHead'] as const;
+/** The Accounts row: the state, the stream's chain head and its latest credit time (write side only). */
+export const ACCOUNT_COLUMNS = [...ACCOUNT_STATE_COLUMNS, 'ChainHead', 'LatestCreditAtMicros'] as const;
 
 export function accountFromRow(row: Row): Account {
   return {
@@ -161,6 +173,7 @@ export function accountFromRow(row: Row): Account {
     openInvoicesMicroUsd: int64(row.OpenInvoicesMicroUsd),
     openInvoiceCount: smallInt(row.OpenInvoiceCount),
     ...(row.ChainHead === undefined ? {} : { chainHead: row.ChainHead === null ? null : String(row.ChainHead) }),
+    ...(row.LatestCreditAtMicros === undefined || row.LatestCreditAtMicros === null ? {} : { latestCreditAt: businessTimeFromMicros(row.LatestCreditAtMicros) }),
   };
 }
 
@@ -177,6 +190,7 @@ export function accountToRow(account: Account): Row {
     OpenInvoicesMicroUsd: account.openInvoicesMicroUsd.toString(),
     OpenInvoiceCount: String(account.openInvoiceCount),
     ...(account.chainHead === undefined ? {} : { ChainHead: account.chainHead }),
+    ...(account.latestCreditAt === undefined ? {} : { LatestCreditAtMicros: businessTimeMicros(account.latestCreditAt) }),
     UpdatedAt: 'spanner.commit_timestamp()',
   };
 }

@@ -1,4 +1,5 @@
 import { backfillChains } from './chain-backfill';
+import { backfillLatestCredits } from './credit-backfill';
 import type { SpannerConnection } from './connection';
 
 /**
@@ -142,6 +143,14 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
         CommittedAt TIMESTAMP NOT NULL OPTIONS (allow_commit_timestamp = true),
       ) PRIMARY KEY (AttemptId, Run), ROW DELETION POLICY (OLDER_THAN(CommittedAt, INTERVAL 7 DAY))`,
     ],
+  },
+  {
+    version: 6,
+    description: 'invoice payments dated no earlier than the money: each account\'s latest credit time',
+    // Business time as INT64 microseconds, exact from 0001 to 9999 (see codec.ts). NULL only
+    // until the backfill reached the account; 0001-01-01 before its first credit.
+    statements: ['ALTER TABLE Accounts ADD COLUMN LatestCreditAtMicros INT64'],
+    backfill: backfillLatestCredits,
   },
 ];
 

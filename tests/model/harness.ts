@@ -1,10 +1,10 @@
 import { CommandHandler, CommandOutcome } from '../../ledger/core/handler';
-import { Account } from '../../ledger/core/account';
+import { Account, accountDeltas } from '../../ledger/core/account';
 import { eventUserId, StoredEvent } from '../../ledger/core/events';
 import { GlobalPosition, LedgerStore } from '../../ledger/core/store';
 import { balanceProjection, BalanceRow, BooksRow, compareInvoiceRows, rowsOfKind, compareTransactions, foldAll, invoiceProjection, InvoiceRow, TransactionRow, transactionProjection } from '../../projections/core';
 import { materialise, Namespace, Scenario, userIds } from './generators';
-import { ModelBalance, ModelInvoice, ModelOptions, ModelOutcome, ModelTransaction, ReferenceLedger } from './reference-ledger';
+import { ModelAsOf, ModelBalance, ModelInvoice, ModelOptions, ModelOutcome, ModelTransaction, ReferenceLedger } from './reference-ledger';
 
 /**
  * Runs one scenario through the real CommandHandler (on any LedgerStore) and through the
@@ -90,11 +90,29 @@ export function transactionShape(row: TransactionRow): ModelTransaction {
 
 /** An invoice view row in the model's shape. */
 export function invoiceShape(row: InvoiceRow) {
-  return { userId: row.userId, invoiceId: row.invoiceId, amount: row.amountMicroUsd.toString(), paid: row.paidMicroUsd.toString(), payments: row.payments.map((payment) => payment.amountMicroUsd.toString()), status: row.status, openedAt: row.openedAt };
+  return {
+    userId: row.userId,
+    invoiceId: row.invoiceId,
+    amount: row.amountMicroUsd.toString(),
+    paid: row.paidMicroUsd.toString(),
+    payments: row.payments.map((payment) => payment.amountMicroUsd.toString()),
+    paymentTimes: row.payments.map((payment) => payment.occurredAt),
+    status: row.status,
+    openedAt: row.openedAt,
+  };
 }
 
 export function modelInvoiceShape(invoice: ModelInvoice) {
-  return { userId: invoice.userId, invoiceId: invoice.invoiceId, amount: invoice.amount.toString(), paid: invoice.paid.toString(), payments: invoice.payments.map(String), status: invoice.status, openedAt: invoice.openedAt };
+  return {
+    userId: invoice.userId,
+    invoiceId: invoice.invoiceId,
+    amount: invoice.amount.toString(),
+    paid: invoice.paid.toString(),
+    payments: invoice.payments.map(String),
+    paymentTimes: invoice.paymentTimes,
+    status: invoice.status,
+    openedAt: invoice.openedAt,
+  };
 }
 
 /** Canonical text for comparisons: bigints as decimal strings, object keys sorted. */
@@ -306,6 +324,9 @@ export function checkLogAgainstModel(run: RunResult, events: readonly StoredEven
     checkEqual(rows.map(invoiceShape), model.invoices(userId).map(modelInvoiceShape), `invoices view (fold of the log) of ${userId} differs from the model`, trace);
   }
 
+  checkCausality(events, trace);
+  checkAsOf(run, events);
+
   // Threshold crossings in the log, in order, equal the model's.
   const crossings = events.flatMap((event) =>
     event.type === 'BalanceThresholdCrossed' ? [{ userId: event.payload.userId, threshold: event.payload.thresholdMicroUsd, direction: event.payload.direction, balance: event.payload.balanceMicroUsd }] : [],
@@ -345,4 +366,96 @@ export function balanceRowFromViewText(text: string): Omit<BalanceRow, 'kind' | 
     openInvoiceCount: Number(row.openInvoiceCount),
     lastEventAt: String(row.lastEventAt),
   };
+}
+
+/** The business times worth probing: before everything, and each time an event occurred. */
+export function asOfProbes(events: readonly StoredEvent[]): string[] {
+  return ['0001-01-01T00:00:00.000000Z', ...new Set(events.map((event) => event.occurredAt).sort())];
+}
+
+/** A user's totals as of a business time, summed from the log's events with the ledger's fold of one event. */
+export function logAsOf(events: readonly StoredEvent[], userId: string, businessTime: string): ModelAsOf {
+  const total: ModelAsOf = { balance: 0n, deposits: 0n, bonuses: 0n, charges: 0n, pending: 0n, adjustments: 0n, openInvoices: 0n };
+  for (const event of events) {
+    if (eventUserId(event) !== userId || event.occurredAt > businessTime) continue;
+    const deltas = accountDeltas(event);
+    total.balance += deltas.balanceMicroUsd ?? 0n;
+    total.deposits += deltas.depositsMicroUsd ?? 0n;
+    total.bonuses += deltas.bonusesMicroUsd ?? 0n;
+    total.charges += deltas.chargesMicroUsd ?? 0n;
+    total.pending += deltas.pendingMicroUsd ?? 0n;
+    total.adjustments += deltas.adjustmentsMicroUsd ?? 0n;
+    total.openInvoices += deltas.openInvoicesMicroUsd ?? 0n;
+  }
+  return total;
+}
+
+/**
+ * The log's totals as of every probe equal the model's, which dates its payments by its own
+ * scan of the user's credits: charges, pending amounts and what is due, not only the balance.
+ */
+function checkAsOf(run: RunResult, events: readonly StoredEvent[]): void {
+  for (const businessTime of asOfProbes(events)) {
+    for (const userId of run.users) {
+      checkEqual(logAsOf(events, userId, businessTime), run.model.asOf(userId, businessTime), `totals of ${userId} as of ${businessTime} (the log's events that occurred by then) differ from the model`, run.trace);
+    }
+  }
+}
+
+/**
+ * Properties of the log alone, whatever any model says (business-causality.ts): an effect
+ * the ledger dates itself never precedes its causes, and as of any business time what is
+ * due, pending and charged is never negative, nor is a balance made negative by a payment.
+ * - a payment is not dated before its invoice's opening;
+ * - a settle or fail not before its charge; a void not before its invoice nor its payments;
+ * - on the stream as it stood when a payment was made (the events before it in stream
+ *   order), the as-of balance at every business time from the payment's on stays ≥ 0.
+ */
+export function checkCausality(events: readonly StoredEvent[], trace: () => string): void {
+  const streams = new Map<string, StoredEvent[]>();
+  for (const event of events) streams.set(event.streamId, [...(streams.get(event.streamId) ?? []), event]);
+  for (const stream of streams.values()) {
+    stream.sort((a, b) => a.streamVersion - b.streamVersion);
+    const charged = new Map<string, string>();
+    const opened = new Map<string, string>();
+    const lastPaid = new Map<string, string>();
+    for (const [index, event] of stream.entries()) {
+      const at = event.occurredAt;
+      switch (event.type) {
+        case 'InvoiceCharged':
+          charged.set(event.payload.invoiceId, at);
+          break;
+        case 'ChargeSettled':
+        case 'ChargeFailed':
+          check(at >= charged.get(event.payload.invoiceId)!, `${event.type} of ${event.payload.invoiceId} at ${at} precedes its charge at ${charged.get(event.payload.invoiceId)}`, trace);
+          break;
+        case 'InvoiceOpened':
+          opened.set(event.payload.invoiceId, at);
+          break;
+        case 'InvoicePaymentMade': {
+          check(at >= opened.get(event.payload.invoiceId)!, `payment of ${event.payload.invoiceId} at ${at} precedes the invoice's opening at ${opened.get(event.payload.invoiceId)}`, trace);
+          lastPaid.set(event.payload.invoiceId, at);
+          const prefix = stream.slice(0, index + 1);
+          for (const probe of [...new Set(prefix.map((candidate) => candidate.occurredAt))].filter((time) => time >= at)) {
+            const asOf = logAsOf(prefix, event.payload.userId, probe);
+            check(asOf.balance >= 0n, `payment ${event.eventId} dated ${at} leaves the balance as of ${probe} at ${asOf.balance}`, trace);
+          }
+          break;
+        }
+        case 'InvoiceVoided': {
+          const causes = [opened.get(event.payload.invoiceId)!, lastPaid.get(event.payload.invoiceId) ?? ''];
+          check(causes.every((cause) => at >= cause), `void of ${event.payload.invoiceId} at ${at} precedes its invoice or a payment (${causes.join(', ')})`, trace);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+  for (const probe of asOfProbes(events)) {
+    for (const userId of new Set(events.map(eventUserId))) {
+      const asOf = logAsOf(events, userId, probe);
+      check(asOf.openInvoices >= 0n && asOf.pending >= 0n && asOf.charges >= 0n, `as of ${probe}, ${userId} has ${asOf.openInvoices} due, ${asOf.pending} pending, ${asOf.charges} charged: none may be negative`, trace);
+    }
+  }
 }

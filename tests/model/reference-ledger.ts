@@ -14,6 +14,12 @@ import { Command, parseCommandText } from '../../ledger/core/commands';
  * command then pays the user's open invoices oldest first (opened at, then invoice ID in
  * UTF-8 byte order), each payment min(due, balance rounded down to whole cents); then the
  * balance thresholds it took the balance across, comparing before and after everything.
+ *
+ * Business time: a payment is dated at the latest of the command, the invoice's opening and
+ * the latest credit among the user's transaction rows (found by scanning them, not kept as
+ * a running value as the ledger does); a settle or fail dated before its charge, or a void
+ * dated before its invoice or that invoice's last payment, is OCCURRED_BEFORE_CAUSE. The
+ * model keeps every effect with its date, so it can say what any total was as of any time.
  */
 
 const INT64_MIN = -(2n ** 63n);
@@ -31,6 +37,7 @@ export type ModelCode =
   | 'INVOICE_NOT_FOUND'
   | 'INVOICE_NOT_OPEN'
   | 'TOO_MANY_OPEN_INVOICES'
+  | 'OCCURRED_BEFORE_CAUSE'
   | 'INVALID_COMMAND';
 
 export type ModelOutcome =
@@ -76,6 +83,8 @@ export interface ModelInvoice {
   amount: bigint;
   paid: bigint;
   payments: bigint[];
+  /** The business time of each payment. */
+  paymentTimes: string[];
   status: 'open' | 'paid' | 'void';
   openedAt: string;
 }
@@ -91,12 +100,14 @@ export interface ModelCrossing {
 export interface ModelOptions {
   readonly bonusRateBps: number;
   readonly thresholds?: readonly bigint[];
-  /** Break one rule on purpose: partial charges not rounded to cents, no idempotency check for charges, invoices paid newest first. */
-  readonly broken?: 'partial-rounding' | 'charge-idempotency' | 'invoice-order';
+  /** Break one rule on purpose: partial charges not rounded to cents, no idempotency check for charges, invoices paid newest first, payments dated at the command. */
+  readonly broken?: 'partial-rounding' | 'charge-idempotency' | 'invoice-order' | 'payment-date';
 }
 
 interface ChargeState {
   userId: string;
+  /** Business time of the charge: no settle or fail may precede it. */
+  occurredAt: string;
   amount: bigint;
   status: 'pending' | 'complete' | 'failed';
   /** Stream version of the charge's transaction row. */
@@ -134,11 +145,29 @@ function naturalKey(command: Command): string {
 
 const fits = (value: bigint) => value >= INT64_MIN && value <= INT64_MAX;
 
+/** How one event moved a user's totals, at its business time (what as-of answers add up). */
+export interface ModelEffect {
+  occurredAt: string;
+  balance: bigint;
+  deposits: bigint;
+  bonuses: bigint;
+  charges: bigint;
+  pending: bigint;
+  adjustments: bigint;
+  openInvoices: bigint;
+}
+
+/** A user's totals as of a business time: the sum of the effects dated at or before it. */
+export type ModelAsOf = Omit<ModelEffect, 'occurredAt'>;
+
+const NO_EFFECT: ModelAsOf = { balance: 0n, deposits: 0n, bonuses: 0n, charges: 0n, pending: 0n, adjustments: 0n, openInvoices: 0n };
+
 /** A change of one user's state, committed only when the whole command is accepted. */
 interface Draft {
   next: ModelBalance;
   events: number;
   rows: ModelTransaction[];
+  effects: ModelEffect[];
   afterCommit: (() => void)[];
 }
 
@@ -151,6 +180,7 @@ export class ReferenceLedger {
   /** One invoice ID names one invoice, whichever command used it. */
   private readonly invoiceIdUses = new Map<string, 'charge' | 'invoice'>();
   private readonly crossingLog: ModelCrossing[] = [];
+  private readonly effects = new Map<string, ModelEffect[]>();
   private applied = 0;
   /** Sum of every accepted money movement on balances (credits positive). */
   netFlow = 0n;
@@ -208,6 +238,7 @@ export class ReferenceLedger {
     this.users.set(command.userId, own.next);
     this.netFlow += own.next.balance - before.balance;
     for (const row of own.rows) this.addRow(row);
+    this.effects.set(command.userId, [...(this.effects.get(command.userId) ?? []), ...own.effects]);
     for (const commit of own.afterCommit) commit();
     this.crossingLog.push(...crossings);
     this.keys.set(key, { content, index });
@@ -223,12 +254,20 @@ export class ReferenceLedger {
 
   /** The command's own effect: a draft, or the rejection. Balance and overflow checks come after the payments too. */
   private ownEffect(command: Command, before: ModelBalance): Draft | { status: 'rejected'; code: Exclude<ModelCode, 'INVALID_COMMAND'> } {
-    const draft = (changes: Partial<ModelBalance>, events: number): Draft => ({
-      next: { ...before, ...changes, version: before.version + events, lastEventAt: command.occurredAt },
-      events,
-      rows: [],
-      afterCommit: [],
-    });
+    const draft = (changes: Partial<ModelBalance>, events: number): Draft => {
+      const next = { ...before, ...changes, version: before.version + events, lastEventAt: command.occurredAt };
+      const effect: ModelEffect = {
+        occurredAt: command.occurredAt,
+        balance: next.balance - before.balance,
+        deposits: next.deposits - before.deposits,
+        bonuses: next.bonuses - before.bonuses,
+        charges: next.charges - before.charges,
+        pending: next.pending - before.pending,
+        adjustments: next.adjustments - before.adjustments,
+        openInvoices: next.openInvoices - before.openInvoices,
+      };
+      return { next, events, rows: [], effects: [effect], afterCommit: [] };
+    };
     const reject = (code: Exclude<ModelCode, 'INVALID_COMMAND'>) => ({ status: 'rejected' as const, code });
     const guard = (d: Draft) => {
       if (d.next.balance < 0n) return reject('INSUFFICIENT_FUNDS');
@@ -262,7 +301,7 @@ export class ReferenceLedger {
         const status = command.pending ? ('pending' as const) : ('complete' as const);
         d.rows.push({ ...base, streamVersion: d.next.version, type: 'debit', source: 'invoice', status, amountMicroUsd: (-amount).toString(), requestedMicroUsd: requested.toString() });
         d.afterCommit.push(() => {
-          this.chargesByInvoice.set(command.invoiceId, { userId: command.userId, amount, status, rowVersion: before.version + 1 });
+          this.chargesByInvoice.set(command.invoiceId, { userId: command.userId, occurredAt: command.occurredAt, amount, status, rowVersion: before.version + 1 });
           this.invoiceIdUses.set(command.invoiceId, 'charge');
         });
         return guard(d);
@@ -272,6 +311,7 @@ export class ReferenceLedger {
         const charge = this.chargesByInvoice.get(command.invoiceId);
         if (!charge || charge.userId !== command.userId) return reject('CHARGE_NOT_FOUND');
         if (charge.status !== 'pending') return reject('CHARGE_NOT_PENDING');
+        if (command.occurredAt < charge.occurredAt) return reject('OCCURRED_BEFORE_CAUSE');
         const settle = command.type === 'settleCharge';
         const d = draft(
           { pending: before.pending - charge.amount, charges: settle ? before.charges + charge.amount : before.charges, balance: settle ? before.balance : before.balance + charge.amount },
@@ -297,7 +337,7 @@ export class ReferenceLedger {
         if (before.openInvoiceCount >= OPEN_INVOICES_MAX) return reject('TOO_MANY_OPEN_INVOICES');
         const amount = BigInt(command.amountMicroUsd);
         const d = draft({ openInvoices: before.openInvoices + amount, openInvoiceCount: before.openInvoiceCount + 1 }, 1);
-        const invoice: ModelInvoice = { userId: command.userId, invoiceId: command.invoiceId, amount, paid: 0n, payments: [], status: 'open', openedAt: command.occurredAt };
+        const invoice: ModelInvoice = { userId: command.userId, invoiceId: command.invoiceId, amount, paid: 0n, payments: [], paymentTimes: [], status: 'open', openedAt: command.occurredAt };
         (d as Draft & { opened?: ModelInvoice }).opened = invoice;
         d.afterCommit.push(() => {
           this.invoicesById.set(command.invoiceId, invoice);
@@ -309,6 +349,7 @@ export class ReferenceLedger {
         const invoice = this.invoicesById.get(command.invoiceId);
         if (!invoice || invoice.userId !== command.userId) return reject('INVOICE_NOT_FOUND');
         if (invoice.status !== 'open') return reject('INVOICE_NOT_OPEN');
+        if ([invoice.openedAt, ...invoice.paymentTimes].some((cause) => command.occurredAt < cause)) return reject('OCCURRED_BEFORE_CAUSE');
         const d = draft(
           {
             balance: before.balance + invoice.paid,
@@ -328,6 +369,12 @@ export class ReferenceLedger {
     }
   }
 
+  /** The latest business time of a credit among the user's rows and the draft's: scanned, not kept. */
+  private latestCredit(draft: Draft): string {
+    const rows = [...(this.rows.get(draft.next.userId) ?? []), ...draft.rows];
+    return rows.filter((row) => row.type === 'credit').reduce((latest, row) => (row.occurredAt > latest ? row.occurredAt : latest), '0001-01-01T00:00:00.000000Z');
+  }
+
   /** Pays the user's open invoices from the draft's balance, oldest first, to whole cents. */
   private payOpenInvoices(draft: Draft, occurredAt: string): void {
     const userId = draft.next.userId;
@@ -337,12 +384,14 @@ export class ReferenceLedger {
     );
     open.sort((a, b) => (a.openedAt !== b.openedAt ? (a.openedAt < b.openedAt ? -1 : 1) : Buffer.compare(Buffer.from(a.invoiceId), Buffer.from(b.invoiceId))));
     if (this.options.broken === 'invoice-order') open.reverse();
+    const latestCredit = this.latestCredit(draft);
     for (const invoice of open) {
       const payable = draft.next.balance - (draft.next.balance % CENT);
       if (payable <= 0n) break;
       const due = invoice.amount - invoice.paid;
       if (due <= 0n) continue;
       const amount = due < payable ? due : payable;
+      const paidAt = this.options.broken === 'payment-date' ? occurredAt : [occurredAt, invoice.openedAt, latestCredit].sort().at(-1)!;
       draft.next = {
         ...draft.next,
         version: draft.next.version + 1,
@@ -350,13 +399,15 @@ export class ReferenceLedger {
         charges: draft.next.charges + amount,
         openInvoices: draft.next.openInvoices - amount,
         openInvoiceCount: amount === due ? draft.next.openInvoiceCount - 1 : draft.next.openInvoiceCount,
-        lastEventAt: occurredAt,
+        lastEventAt: paidAt,
       };
       draft.events++;
-      draft.rows.push({ userId, occurredAt, streamVersion: draft.next.version, type: 'debit', source: 'invoice', status: 'complete', amountMicroUsd: (-amount).toString() });
+      draft.rows.push({ userId, occurredAt: paidAt, streamVersion: draft.next.version, type: 'debit', source: 'invoice', status: 'complete', amountMicroUsd: (-amount).toString() });
+      draft.effects.push({ ...NO_EFFECT, occurredAt: paidAt, balance: -amount, charges: amount, openInvoices: -amount });
       draft.afterCommit.push(() => {
         invoice.paid += amount;
         invoice.payments.push(amount);
+        invoice.paymentTimes.push(paidAt);
         if (invoice.paid === invoice.amount) invoice.status = 'paid';
       });
     }
@@ -388,8 +439,18 @@ export class ReferenceLedger {
   invoices(userId: string): ModelInvoice[] {
     return [...this.invoicesById.values()]
       .filter((invoice) => invoice.userId === userId)
-      .map((invoice) => ({ ...invoice, payments: [...invoice.payments] }))
+      .map((invoice) => ({ ...invoice, payments: [...invoice.payments], paymentTimes: [...invoice.paymentTimes] }))
       .sort((a, b) => (a.openedAt !== b.openedAt ? (a.openedAt < b.openedAt ? -1 : 1) : Buffer.compare(Buffer.from(a.invoiceId), Buffer.from(b.invoiceId))));
+  }
+
+  /** A user's totals as of a business time: every effect dated at or before it, whenever it was applied. */
+  asOf(userId: string, businessTime: string): ModelAsOf {
+    const total = { ...NO_EFFECT };
+    for (const effect of this.effects.get(userId) ?? []) {
+      if (effect.occurredAt > businessTime) continue;
+      for (const key of Object.keys(NO_EFFECT) as (keyof ModelAsOf)[]) total[key] += effect[key];
+    }
+    return total;
   }
 
   /** Every threshold crossing, in the order they happened. */

@@ -152,6 +152,12 @@ describe('one row per rejection code', () => {
       message: /is paid, not open/,
     },
     {
+      code: 'OCCURRED_BEFORE_CAUSE',
+      given: given(funded(U, 1_000n), pendingCharge(U, 'inv-early', 100n)),
+      when: settleCommand({ invoiceId: 'inv-early', occurredAt: '2026-01-02T03:04:04.999999Z' }),
+      message: /settleCharge of invoice inv-early occurred at 2026-01-02T03:04:04.999999Z, before its charge \(2026-01-02T03:04:05.000000Z\)/,
+    },
+    {
       code: 'TOO_MANY_OPEN_INVOICES',
       given: given(history(Array.from({ length: LIMITS.openInvoicesPerUserMax }, (_, n) => openInvoiceCommand({ invoiceId: `many-${n}`, amountMicroUsd: '5' })))),
       when: openInvoiceCommand({ invoiceId: 'one-more' }),

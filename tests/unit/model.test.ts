@@ -14,12 +14,14 @@ import { checkLogAgainstModel, readRunEvents, runScenario } from '../model/harne
  *   MODEL_BREAK=partial-rounding   the model's partial charges take the whole balance, not whole cents
  *   MODEL_BREAK=charge-idempotency the model skips the idempotency check for charges
  *   MODEL_BREAK=invoice-order      the model pays open invoices newest first
+ *   MODEL_BREAK=payment-date       the model dates payments at the command that triggers them
  */
 const SEED = Number(process.env.MODEL_SEED ?? 20260301);
 const RUNS = Number(process.env.MODEL_RUNS ?? 100);
 const BONUS_RATE_BPS = 1000;
 const MODEL_BONUS_RATE_BPS = process.env.MODEL_BREAK === 'bonus' ? 900 : BONUS_RATE_BPS;
-const MODEL_BROKEN = ['partial-rounding', 'charge-idempotency', 'invoice-order'].includes(process.env.MODEL_BREAK ?? '') ? (process.env.MODEL_BREAK as 'partial-rounding' | 'charge-idempotency' | 'invoice-order') : undefined;
+const BREAKABLE = ['partial-rounding', 'charge-idempotency', 'invoice-order', 'payment-date'] as const;
+const MODEL_BROKEN = BREAKABLE.find((rule) => rule === process.env.MODEL_BREAK);
 /** Storj's upgrade at $10, and one more: deposits in the generator reach both. */
 const THRESHOLDS = [10_000_000n, 30_000_000n];
 
@@ -59,7 +61,7 @@ describe('ledger vs reference model (in-memory store)', () => {
     );
     // The generator must actually reach every outcome (or the property proves little).
     const seen = Object.fromEntries([...statuses].sort());
-    for (const key of ['accepted', 'duplicate', 'INVALID_COMMAND', 'INSUFFICIENT_FUNDS', 'IDEMPOTENCY_CONFLICT', 'CHARGE_NOT_FOUND', 'CHARGE_NOT_PENDING', 'AMOUNT_OVERFLOW', 'INVOICE_EXISTS', 'INVOICE_NOT_FOUND', 'INVOICE_NOT_OPEN']) {
+    for (const key of ['accepted', 'duplicate', 'INVALID_COMMAND', 'INSUFFICIENT_FUNDS', 'IDEMPOTENCY_CONFLICT', 'CHARGE_NOT_FOUND', 'CHARGE_NOT_PENDING', 'AMOUNT_OVERFLOW', 'INVOICE_EXISTS', 'INVOICE_NOT_FOUND', 'INVOICE_NOT_OPEN', 'OCCURRED_BEFORE_CAUSE']) {
       if (!(key in seen)) throw new Error(`no ${key} outcome in ${RUNS} runs: ${JSON.stringify(seen)}`);
     }
     // And the invoice rules were exercised: partial payments, full ones, crossings both ways.

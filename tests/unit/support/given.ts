@@ -1,6 +1,6 @@
 import { Account, Charge, emptyAccount, evolveAccount, evolveCharge, evolveInvoice, Invoice } from '../../../ledger/core/account';
 import { Command } from '../../../ledger/core/commands';
-import { commandUserId, decide, Decision, DecisionState, PriorEvent, primaryEventId, priorEventIds, RejectionCode } from '../../../ledger/core/decide';
+import { causeEventIds, commandUserId, decide, Decision, DecisionState, PriorEvent, primaryEventId, priorEventIds, RejectionCode } from '../../../ledger/core/decide';
 import { invoiceKey } from '../../../ledger/core/store';
 import { checkThresholds } from '../../../ledger/core/thresholds';
 import { EVENT_SCHEMA_VERSION, eventPayloadSchemas, EventType, NewEvent } from '../../../ledger/core/events';
@@ -93,7 +93,8 @@ export class Given {
     const userId = commandUserId(command);
     const charge = command.type === 'settleCharge' || command.type === 'failCharge' ? this.charges.get(command.invoiceId) : undefined;
     const prior = new Map<string, PriorEvent>();
-    for (const id of priorEventIds(command)) {
+    const invoice = command.type === 'voidInvoice' ? this.invoice(userId, command.invoiceId) : undefined;
+    for (const id of [...priorEventIds(command), ...causeEventIds(invoice)]) {
       const event = this.stored.get(id);
       if (event) prior.set(id, event);
     }
@@ -105,7 +106,7 @@ export class Given {
     return {
       account: this.account(userId),
       charge,
-      invoice: command.type === 'voidInvoice' ? this.invoice(userId, command.invoiceId) : undefined,
+      invoice,
       openInvoices: [...this.invoices.values()].filter((invoice) => invoice.userId === userId && invoice.status === 'open'),
       prior,
       followUps,
@@ -162,7 +163,10 @@ export class When {
 export function expectWellFormed(event: NewEvent, command: Command): void {
   expect(event.eventId).toMatch(EVENT_ID_PATTERN);
   expect(event.streamId).toBe(accountStreamId(event.payload.userId));
-  expect(event.occurredAt).toBe(command.occurredAt);
+  // The ledger dates its payments itself (business-causality.ts): never before the command.
+  if (event.type === 'InvoicePaymentMade') expect(event.occurredAt >= command.occurredAt).toBe(true);
+  else expect(event.occurredAt).toBe(command.occurredAt);
+  expect(event.occurredAt).toBe(event.payload.occurredAt);
   expect(event.schemaVersion).toBe(EVENT_SCHEMA_VERSION[event.type]);
   // The payload must satisfy the event's own schema (what a reader will parse it with).
   expect(() => eventPayloadSchemas[event.type].parse(event.payload)).not.toThrow();
