@@ -1,3 +1,4 @@
+import { DamagedHistoryError } from '../ledger/core/damaged-history';
 import { Ledger } from '../app/ledger';
 import { LedgerSettingsError, ResolvedLedgerSettings, resolveLedgerSettings, resolveSpannerSettings } from '../app/settings';
 import { devStateDir } from '../emulator/dev-state';
@@ -175,6 +176,8 @@ const PERMISSION_DENIED = 7;
  */
 export function explainSpannerError(error: unknown, settings: SpannerSettings, io?: CliIo): CliError {
   if (error instanceof CliError) return error;
+  // Damage to the stored history is not a fault of Spanner: it is what the audit reports (exit 5).
+  if (error instanceof DamagedHistoryError) return new CliError(error.message, EXIT.mismatch);
   const code = (error as { code?: unknown })?.code;
   const message = error instanceof Error ? error.message : String(error);
   const target = describeTarget(settings);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Argument, Command as Program, CommanderError, Option } from 'commander';
 import { useNativeSha256 } from '../ledger/native-sha256';
 import { CliError, EXIT, EXIT_CODES_HELP, ExitCode } from './errors';
+import { DamagedHistoryError } from '../ledger/core/damaged-history';
 import { CliIo, processIo, writeLine } from './io';
 import { registerBooksCommands } from './books-commands';
 import { registerKafkaCommands } from './kafka-commands';
@@ -213,6 +214,10 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       writeLine(io.stderr, `spanledger: ${error.message}`);
       if (error.suggestion) writeLine(io.stderr, `  hint: ${error.suggestion}`);
       return error.exitCode;
+    }
+    if (error instanceof DamagedHistoryError) {
+      writeLine(io.stderr, `spanledger: ${error.message}`);
+      return EXIT.mismatch;
     }
     const code = (error as NodeJS.ErrnoException)?.code;
     if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') {

@@ -12,6 +12,9 @@ import { AuditCheck, AUDIT_CHECKS, Finding, Findings } from './findings';
 import { logPass, LogPassResult } from './log-pass';
 import { MultisetDigest } from './multiset-digest';
 import { streamPass } from './stream-pass';
+import { reportUnclaimedCharges } from './write-side';
+import { eventIds } from '../../ledger/core/ids';
+import { DamagedHistoryError } from '../../ledger/core/damaged-history';
 
 /**
  * The audit: at one read timestamp T (now, or --at), five checks over the whole ledger.
@@ -22,7 +25,12 @@ import { streamPass } from './stream-pass';
  * 3. accounts: every Accounts row is the fold of its stream, and the user's two accounts of
  *    the books equal its balance and pending amount;
  * 4. views: the views equal the log (each up to its own checkpoint at T);
- * 5. chain: every stream's hash chain holds, from GENESIS to the head beside its account.
+ * 5. chain: every stream's hash chain holds, from GENESIS to the head beside its account;
+ *    every event's ID is the one its natural key derives;
+ * 6. charge-rows: every Charges row is the fold of its charge's events, and no row lacks them;
+ * 7. invoice-rows: every Invoices row, and the index of open invoices, is the fold of the log;
+ * 8. rules: every event is one the ledger's rules allow after the events before it (a settle
+ *    or fail of a pending charge, a void refunding what was paid, exact payments and bonuses).
  *
  * It streams: one pass over the log in the global order (postings, system accounts), one
  * over the streams a page of users at a time (chains, accounts, per-user views). Memory
@@ -59,7 +67,7 @@ export interface AuditReport {
 
 export async function audit(connection: SpannerConnection, store: LedgerStore, options: AuditOptions = {}): Promise<AuditReport> {
   const checks = new Set<AuditCheck>(options.checks ?? AUDIT_CHECKS);
-  if (options.at === undefined && options.catchUp !== false) await runProjector(connection, store);
+  if (options.at === undefined && options.catchUp !== false) await catchUpUnlessDamaged(connection, store);
   const [snapshot] = options.at === undefined
     ? await connection.database.getSnapshot({ strong: true, returnReadTimestamp: true })
     : await connection.database.getSnapshot({ readTimestamp: new PreciseDate(options.at), returnReadTimestamp: true });
@@ -91,6 +99,7 @@ export async function audit(connection: SpannerConnection, store: LedgerStore, o
     const log = await logPass(context);
     const streams = await streamPass(context);
     if (streams.events !== log.events) await reportOrphanEvents(context, log.events - streams.events);
+    if (checks.has('charge-rows') && (await countRows(context, 'Charges')) > streams.charges) await reportUnclaimedCharges(context, eventIds.charge);
     const systemTotal = await checkSystemAccounts(context, log);
     const balances = views.get('balances');
     if (checks.has('books') && balances) {
@@ -113,6 +122,24 @@ export async function audit(connection: SpannerConnection, store: LedgerStore, o
     };
   } finally {
     snapshot.end();
+  }
+}
+
+async function countRows(context: AuditContext, table: string): Promise<number> {
+  const [row] = await snapshotQuery(context, `SELECT COUNT(*) AS N FROM ${table}`);
+  return Number(String((row?.N as { value?: unknown })?.value ?? row?.N ?? 0));
+}
+
+/**
+ * Catches the views up before the cut. Damaged history stops the projector at the damage:
+ * the audit then goes on with the views where they stand (compared up to their
+ * checkpoints, reported as lagging) and reports the damage itself, as findings.
+ */
+async function catchUpUnlessDamaged(connection: SpannerConnection, store: LedgerStore): Promise<void> {
+  try {
+    await runProjector(connection, store);
+  } catch (error) {
+    if (!(error instanceof DamagedHistoryError)) throw error;
   }
 }
 

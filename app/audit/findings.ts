@@ -4,7 +4,7 @@ import { ViewDifference } from '../../projections/core';
  * What the audit checks (see app/audit/audit.ts), and what it reports: one finding per
  * broken thing, naming the event or stream where it can.
  */
-export const AUDIT_CHECKS = ['postings', 'books', 'accounts', 'views', 'chain'] as const;
+export const AUDIT_CHECKS = ['postings', 'books', 'accounts', 'views', 'chain', 'charge-rows', 'invoice-rows', 'rules'] as const;
 export type AuditCheck = (typeof AUDIT_CHECKS)[number];
 
 export interface Finding {

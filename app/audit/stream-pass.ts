@@ -1,7 +1,9 @@
 import { Account, emptyAccount, tryEvolveAccount } from '../../ledger/core/account';
 import { ChainLink, walkChain } from '../../ledger/core/chain';
 import { StoredEvent } from '../../ledger/core/events';
-import { accountStreamId } from '../../ledger/core/ids';
+import { accountStreamId, derivedEventId } from '../../ledger/core/ids';
+import { DamagedHistoryError } from '../../ledger/core/damaged-history';
+import { checkNext, initialHistory } from '../../ledger/core/history-rules';
 import { netByAccount } from '../../ledger/core/posting-check';
 import { pendingAccount, userAccount } from '../../ledger/core/postings';
 import { comparePositions, digestOf, positionOf } from '../../ledger/core/store';
@@ -9,13 +11,18 @@ import { ACCOUNT_COLUMNS, accountFromRow, EVENT_READ_COLUMNS, Row, smallInt, try
 import { accountJson, BalanceRow, diffViews, foldAll, keyText, Projection, ProjectionName, PROJECTIONS } from '../../projections/core';
 import { READ_JSON, viewTable, ViewTable } from '../../projections/spanner/tables';
 import { AuditContext, ComparedView } from './context';
+import { checkWriteSide, expectedWriteSide, ExpectedWriteSide, readWriteSideRows } from './write-side';
 
 /**
  * The audit's pass over the streams, a page of users at a time (Accounts in key order, all
  * read at the audit's timestamp). For each user it reads the stream and checks:
  * - check 5: the hash chain, link by link from GENESIS, then the head beside the account;
+ *   every event's ID is the one its natural key derives; commit times never go backwards;
  * - check 3: the Accounts row equals the fold of the stream, and the user's two accounts of
  *   the books (the sums of their postings) equal its balance and pending amount;
+ * - checks 6 and 7: the user's Charges and Invoices rows and open-invoice index equal the
+ *   fold of the stream (write-side.ts);
+ * - check 8: every event is one the ledger's rules allow after the ones before it;
  * - check 4: every row the views keep for the user equals the fold of the user's events up
  *   to the view's checkpoint;
  * - check 2, the user's part: the books the balance view keeps equal the postings.
@@ -26,8 +33,10 @@ export interface StreamPassResult {
   readonly users: number;
   /** Sum of the user accounts (available and pending) as the balance view has them. */
   readonly viewUsersTotal: bigint;
-  /** View rows compared, per projection, and Accounts rows. */
+  /** View rows compared, per projection, and Accounts, Charges and Invoices rows. */
   readonly checked: Record<string, number>;
+  /** Charges the users' events made (the Charges table should hold exactly these). */
+  readonly charges: number;
 }
 
 /** The per-user kinds of a projection, with their tables. */
@@ -37,10 +46,11 @@ function userTables(projection: ProjectionName): ViewTable<unknown>[] {
 }
 
 export async function streamPass(context: AuditContext): Promise<StreamPassResult> {
-  const checked: Record<string, number> = { accounts: 0 };
+  const checked: Record<string, number> = { accounts: 0, 'charge-rows': 0, 'invoice-rows': 0 };
   for (const view of context.views.values()) checked[view.projection] = 0;
   let events = 0;
   let users = 0;
+  let charges = 0;
   let viewUsersTotal = 0n;
   for (let after: string | null = null; ; ) {
     // Key-range reads throughout: a page of the key order, then each user's rows by key prefix.
@@ -56,6 +66,7 @@ export async function streamPass(context: AuditContext): Promise<StreamPassResul
     const userIds = accounts.map((account) => account.userId);
     const streams = await readStreams(context, userIds);
     const viewRows = await readUserViewRows(context, userIds);
+    const folded: { userId: string; expected: ExpectedWriteSide }[] = [];
     for (const account of accounts) {
       const rows = streams.get(accountStreamId(account.userId)) ?? [];
       events += rows.length;
@@ -63,13 +74,29 @@ export async function streamPass(context: AuditContext): Promise<StreamPassResul
       checked.accounts!++;
       const stream = checkChain(context, account, rows);
       if (stream === undefined) continue;
+      checkRules(context, account.userId, stream);
       checkAccount(context, account, stream);
       viewUsersTotal += checkUserViews(context, account.userId, stream, viewRows, checked);
+      folded.push({ userId: account.userId, expected: expectedWriteSide(stream) });
     }
+    charges += await checkWriteSidePage(context, folded, checked);
     if (accountRows.length < context.usersPerPage) break;
     after = userIds[userIds.length - 1]!;
   }
-  return { events, users, viewUsersTotal, checked };
+  return { events, users, viewUsersTotal, checked, charges };
+}
+
+/** Checks 6 and 7 for a page of users whose streams hold; returns the charges their events made. */
+async function checkWriteSidePage(context: AuditContext, folded: readonly { userId: string; expected: ExpectedWriteSide }[], checked: Record<string, number>): Promise<number> {
+  const charges = folded.reduce((sum, user) => sum + user.expected.charges.size, 0);
+  if ((!context.checks.has('charge-rows') && !context.checks.has('invoice-rows')) || folded.length === 0) return charges;
+  const rows = await readWriteSideRows(context, folded.map((user) => user.userId), folded.flatMap((user) => [...user.expected.charges.keys()]));
+  for (const { userId, expected } of folded) {
+    const compared = checkWriteSide(context, userId, expected, rows);
+    checked['charge-rows']! += compared.charges;
+    checked['invoice-rows']! += compared.invoices;
+  }
+  return charges;
 }
 
 /** The event rows of some users' streams, by stream, in stream order: their IDs from EventsByStream, then the rows by key. */
@@ -149,6 +176,7 @@ function checkChain(context: AuditContext, account: Account, rows: readonly Row[
   if (!context.checks.has('chain')) return events;
   const walked = walkChain(linksOf(events));
   if ('break' in walked) return broken(events[walked.break.at]!.eventId, walked.break.reason);
+  checkIdsAndCommitOrder(context, streamId, events);
   if (events.length > 0 && account.chainHead !== walked.head) {
     return broken(
       undefined,
@@ -158,8 +186,50 @@ function checkChain(context: AuditContext, account: Account, rows: readonly Row[
   return events;
 }
 
+/**
+ * The rest of check 5 for a stream whose chain holds: each event's ID is the one its type
+ * and natural key derive (the chain covers the content, not the ID: an event stored again
+ * under another ID keeps an intact chain, and a replay of its command would be accepted a
+ * second time), and no event was committed before the one it follows.
+ */
+function checkIdsAndCommitOrder(context: AuditContext, streamId: string, events: readonly StoredEvent[]): void {
+  for (const [index, event] of events.entries()) {
+    const derived = derivedEventId(event);
+    if (derived !== event.eventId) {
+      context.findings.add({ check: 'chain', eventId: event.eventId, streamId, detail: `the event at version ${event.streamVersion} (${event.type}) is stored under ID ${event.eventId}, but its natural key derives ${derived}: it was moved to another ID, and a replay of its command would not find it` });
+    }
+    const previous = events[index - 1];
+    if (previous && event.committedAt < previous.committedAt) {
+      context.findings.add({ check: 'chain', eventId: event.eventId, streamId, detail: `the event at version ${event.streamVersion} was committed at ${event.committedAt}, before the event it follows (${previous.committedAt}): its commit timestamp was edited` });
+    }
+  }
+}
+
 function linksOf(events: readonly StoredEvent[]): ChainLink[] {
   return events.map((event) => ({ streamVersion: event.streamVersion, storedDigest: event.contentDigest, contentDigest: digestOf(event), chainHash: event.chainHash }));
+}
+
+/**
+ * Check 8 for one stream: each event is one the ledger's rules allow after the events
+ * before it (ledger/core/history-rules.ts). The first event that breaks them is named; the
+ * rest of the stream is judged from the state it leaves.
+ */
+function checkRules(context: AuditContext, userId: string, events: readonly StoredEvent[]): void {
+  if (!context.checks.has('rules')) return;
+  let state = initialHistory(userId);
+  for (const event of events) {
+    const { problems, next } = checkNext(state, event);
+    if (problems.length > 0) {
+      context.findings.add({ check: 'rules', eventId: event.eventId, streamId: accountStreamId(userId), detail: `${event.type} at version ${event.streamVersion} breaks the ledger's rules: ${problems.join('; ')}` });
+      return;
+    }
+    state = next;
+  }
+}
+
+/** What Accounts holds that a decision reads: the state the views share, and the latest credit time that dates payments. */
+function writeSideAccountJson(account: Account): Record<string, string | number> {
+  return { ...accountJson(account), latestCreditAt: account.latestCreditAt ?? '(none: not backfilled)' };
 }
 
 /** Check 3 for one user: the Accounts row is the fold of the stream; the user's books are its balance and pending amount. */
@@ -175,8 +245,12 @@ function checkAccount(context: AuditContext, account: Account, events: readonly 
     }
     folded = next;
   }
-  const want = JSON.stringify(accountJson(folded));
-  const got = JSON.stringify(accountJson(account));
+  if (events.length === 0) {
+    context.findings.add({ check: 'accounts', streamId, detail: `the Accounts row of ${account.userId} has no events: the ledger writes an account only with its events, so the row was inserted behind its back` });
+    return;
+  }
+  const want = JSON.stringify(writeSideAccountJson(folded));
+  const got = JSON.stringify(writeSideAccountJson(account));
   if (want !== got) {
     context.findings.add({
       check: 'accounts',
@@ -205,7 +279,12 @@ function checkUserViews(context: AuditContext, userId: string, events: readonly 
     const actual: UserRows = viewRows.get(view.projection)?.get(userId) ?? new Map();
     const projection = PROJECTIONS[view.projection] as Projection<unknown>;
     if (context.checks.has('views')) {
-      const expected = new Map([...foldAll(projection, upTo)].filter(([, row]) => !projection.globalKinds.includes(projection.keyOf(row).kind)));
+      const folded = foldUserView(projection, upTo);
+      if (folded instanceof DamagedHistoryError) {
+        context.findings.add({ check: 'views', ...(folded.eventId ? { eventId: folded.eventId } : {}), streamId: accountStreamId(userId), detail: `the ${view.projection} view cannot be folded from this stream: ${folded.message}` });
+        continue;
+      }
+      const expected = new Map([...folded].filter(([, row]) => !projection.globalKinds.includes(projection.keyOf(row).kind)));
       checked[view.projection] = (checked[view.projection] ?? 0) + actual.size;
       for (const difference of diffViews(projection, expected, actual)) {
         context.findings.add({
@@ -231,6 +310,16 @@ function checkUserViews(context: AuditContext, userId: string, events: readonly 
     }
   }
   return total;
+}
+
+/** A view's rows folded from one user's events, or the damage that stops the fold (when the chain check is off). */
+function foldUserView(projection: Projection<unknown>, events: readonly StoredEvent[]): Map<string, unknown> | DamagedHistoryError {
+  try {
+    return foldAll(projection, events);
+  } catch (error) {
+    if (error instanceof DamagedHistoryError) return error;
+    throw error;
+  }
 }
 
 function eventsUpTo(events: readonly StoredEvent[], view: ComparedView): StoredEvent[] {

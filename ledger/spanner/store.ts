@@ -25,7 +25,7 @@ import {
   CHARGE_COLUMNS,
   chargeFromRow,
   EVENT_READ_COLUMNS,
-  eventFromRow,
+  storedEventFromRow,
   int64,
   INVOICE_COLUMNS,
   invoiceFromRow,
@@ -64,7 +64,7 @@ class SpannerLedgerTransaction implements LedgerTransaction {
 
   async readEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
     const rows = await this.readByKeys('Events', EVENT_READ_COLUMNS, eventIds);
-    return new Map(rows.map((row) => [String(row.EventId), eventFromRow(row)]));
+    return new Map(rows.map((row) => [String(row.EventId), storedEventFromRow(row)]));
   }
 
   async readAccounts(userIds: readonly string[]): Promise<Map<string, Account>> {
@@ -212,7 +212,7 @@ export class SpannerLedgerStore implements LedgerStore {
    */
   async readAll(after: GlobalPosition | null, limit: number, options: ReadAllOptions = {}): Promise<ReadAllPage> {
     const page = await readAllRows(this.connection, after, limit, options);
-    return { events: page.rows.map(eventFromRow), position: page.position };
+    return { events: page.rows.map(storedEventFromRow), position: page.position };
   }
 
   async readStream(streamId: string, fromVersion = 1): Promise<StoredEvent[]> {
@@ -224,14 +224,14 @@ export class SpannerLedgerStore implements LedgerStore {
       ...READ_JSON,
       ...this.connection.queryOptions,
     });
-    return (rows as unknown as Row[]).map(eventFromRow);
+    return (rows as unknown as Row[]).map(storedEventFromRow);
   }
 
   async readEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
     const unique = [...new Set(eventIds)];
     if (unique.length === 0) return new Map();
     const [rows] = await this.connection.database.table('Events').read({ keys: unique, columns: [...EVENT_READ_COLUMNS], ...READ_JSON, ...this.connection.queryOptions });
-    return new Map((rows as unknown as Row[]).map((row) => [String(row.EventId), eventFromRow(row)]));
+    return new Map((rows as unknown as Row[]).map((row) => [String(row.EventId), storedEventFromRow(row)]));
   }
 
   async readAccount(userId: string): Promise<Account | undefined> {

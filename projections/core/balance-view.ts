@@ -1,3 +1,4 @@
+import { DamagedHistoryError } from '../../ledger/core/damaged-history';
 import { Account, AccountDeltas, accountDeltas, emptyAccount, evolveAccount } from '../../ledger/core/account';
 import { EVENT_TYPES, EventType, StoredEvent, eventUserId } from '../../ledger/core/events';
 import { isUserAccount, pendingAccount, Posting, postingsOf, userAccount } from '../../ledger/core/postings';
@@ -174,10 +175,11 @@ export function applyToBalance(lookup: (key: RowKey) => BooksRow | undefined, ev
   const userId = eventUserId(event);
   const previous = lookup({ kind: 'balance', key: [userId] }) as BalanceRow | undefined;
   const account = previous ? accountOf(previous) : emptyAccount(userId);
-  // The view applies every event of the stream exactly once, in stream order; anything
-  // else is a projector bug (a skipped or doubled event), so it stops the batch loudly.
+  // The view applies every event of the stream exactly once, in stream order. A version out
+  // of place means the log lost or gained an event behind the ledger's back (or a projector
+  // bug): the batch stops, naming the stream, and the audit says the rest.
   if (event.streamVersion !== account.version + 1) {
-    throw new Error(`balance view of ${userId}: event ${event.eventId} has stream version ${event.streamVersion}, expected ${account.version + 1}`);
+    throw new DamagedHistoryError(`stream ${event.streamId}`, `event ${event.eventId} has stream version ${event.streamVersion} where ${account.version + 1} belongs (an event before it is missing or out of place)`, event.eventId);
   }
   const next = accountOf(evolveAccount(account, event));
   const postings = postingsOf(event);

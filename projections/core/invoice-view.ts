@@ -1,3 +1,4 @@
+import { DamagedHistoryError } from '../../ledger/core/damaged-history';
 import { EventType, StoredEvent } from '../../ledger/core/events';
 import { compareUtf8 } from '../../ledger/core/text-order';
 import { Projection, RowKey } from './projection';
@@ -41,7 +42,7 @@ export function applyToInvoice(row: InvoiceRow | undefined, event: StoredEvent):
     const p = event.payload;
     return { userId: p.userId, invoiceId: p.invoiceId, status: 'open', amountMicroUsd: BigInt(p.amountMicroUsd), paidMicroUsd: 0n, description: p.description, openedAt: p.occurredAt, closedAt: null, payments: [] };
   }
-  if (!row) throw new Error(`invoices view: ${event.type} ${event.eventId} refers to an invoice that has no row`);
+  if (!row) throw new DamagedHistoryError(`stream ${event.streamId}`, `${event.type} ${event.eventId} refers to invoice ${(event.payload as { invoiceId?: string }).invoiceId}, which no event opened`, event.eventId);
   if (event.type === 'InvoicePaymentMade') {
     const p = event.payload;
     const paid = p.remainingMicroUsd === '0';

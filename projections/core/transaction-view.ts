@@ -1,3 +1,4 @@
+import { DamagedHistoryError } from '../../ledger/core/damaged-history';
 import { EVENT_TYPES, EventType, StoredEvent } from '../../ledger/core/events';
 import { Projection, RowKey, ViewKey } from './projection';
 
@@ -121,7 +122,7 @@ function rowsOf(event: StoredEvent, existing: (key: ViewKey) => TransactionRow |
     case 'ChargeSettled':
     case 'ChargeFailed': {
       const charge = existing(chargeRowKey(event));
-      if (!charge) throw new Error(`transaction view: ${event.type} ${event.eventId} refers to charge ${event.payload.chargeEventId}, which has no row`);
+      if (!charge) throw new DamagedHistoryError(`stream ${event.streamId}`, `${event.type} ${event.eventId} refers to charge ${event.payload.chargeEventId}, which is not in the log`, event.eventId);
       const changedAt = event.occurredAt;
       if (event.type === 'ChargeSettled') return [{ ...charge, status: 'complete', statusChangedAt: changedAt, metadata: { ...charge.metadata, reference: event.payload.reference } }];
       const p = event.payload;

@@ -2,7 +2,7 @@ import { PreciseDate } from '@google-cloud/precise-date';
 import type { Transaction } from '@google-cloud/spanner';
 import { StoredEvent } from '../../ledger/core/events';
 import { comparePositions, LedgerStore } from '../../ledger/core/store';
-import { businessTimeMicros, eventFromRow, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
+import { businessTimeMicros, storedEventFromRow, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
 import { scanLogRows } from '../../ledger/spanner/store';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { deleteKeyPrefix } from '../../ledger/spanner/range-delete';
@@ -75,7 +75,7 @@ function deleteGeneration(tx: object, projection: ProjectionName, generation: nu
 async function* logAt(connection: SpannerConnection, readTimestamp: string, chunkSize: number): AsyncGenerator<StoredEvent[]> {
   let chunk: StoredEvent[] = [];
   for await (const row of scanLogRows(connection, readTimestamp)) {
-    chunk.push(eventFromRow(row));
+    chunk.push(storedEventFromRow(row));
     if (chunk.length < chunkSize) continue;
     yield chunk;
     chunk = [];

@@ -1,0 +1,115 @@
+import { Account, Charge, emptyAccount, evolveCharge, evolveInvoice, Invoice, remainingOf, tryEvolveAccount } from './account';
+import { bonusFor } from './decide';
+import { LedgerEvent } from './events';
+import { floorToCents } from './money';
+
+/**
+ * The ledger's rules, checked on a stream as stored: could the decider have written each
+ * event, given the state the events before it leave? Rows can be made to agree with a
+ * forged history (write a Charges row back to `pending`, and a settled charge can then be
+ * failed and refunded: every row is then the fold of the log), so the audit also asks
+ * whether the log itself is one the rules allow. Only money and state are checked, never
+ * business dates: streams written before dates were checked keep what they were given.
+ *
+ * Pure: the audit (app/audit) folds each stream through `checkNext`.
+ */
+export interface HistoryState {
+  readonly account: Account;
+  readonly charges: ReadonlyMap<string, Charge>;
+  readonly invoices: ReadonlyMap<string, Invoice>;
+  /** The event before this one in the stream (a bonus follows its deposit). */
+  readonly previous: (LedgerEvent & { eventId: string }) | undefined;
+}
+
+export function initialHistory(userId: string): HistoryState {
+  return { account: emptyAccount(userId), charges: new Map(), invoices: new Map(), previous: undefined };
+}
+
+type Event = LedgerEvent & { eventId: string };
+
+/** What is wrong with `event` as the next event after `state` (empty when nothing), and the state after it. */
+export function checkNext(state: HistoryState, event: Event): { problems: string[]; next: HistoryState } {
+  const problems = [...ruleProblems(state, event)];
+  const evolved = tryEvolveAccount(state.account, event);
+  const account = evolved === 'overflow' ? state.account : evolved;
+  if (evolved === 'overflow') problems.push('a total of the account leaves INT64');
+  if (account.balanceMicroUsd < 0n) problems.push(`it leaves the available balance at ${account.balanceMicroUsd}`);
+  if (account.pendingMicroUsd < 0n) problems.push(`it leaves the pending amount at ${account.pendingMicroUsd}`);
+  if (account.openInvoicesMicroUsd < 0n) problems.push(`it leaves ${account.openInvoicesMicroUsd} due on open invoices`);
+  const charges = new Map(state.charges);
+  const invoices = new Map(state.invoices);
+  if ('invoiceId' in event.payload) {
+    const charge = evolveCharge(charges.get(event.payload.invoiceId), event);
+    if (charge) charges.set(event.payload.invoiceId, charge);
+    const invoice = evolveInvoice(invoices.get(event.payload.invoiceId), event);
+    if (invoice) invoices.set(event.payload.invoiceId, invoice);
+  }
+  return { problems, next: { account, charges, invoices, previous: event } };
+}
+
+function ruleProblems(state: HistoryState, event: Event): string[] {
+  const balance = state.account.balanceMicroUsd;
+  switch (event.type) {
+    case 'TokenDeposited':
+      return BigInt(event.payload.amountMicroUsd) > 0n ? [] : ['a deposit of no money'];
+    case 'DepositBonusGranted': {
+      const deposit = state.previous;
+      if (deposit?.type !== 'TokenDeposited' || deposit.eventId !== event.payload.depositEventId) return [`the bonus does not follow its deposit ${event.payload.depositEventId}`];
+      const due = bonusFor(BigInt(deposit.payload.amountMicroUsd), event.payload.rateBps);
+      return BigInt(event.payload.amountMicroUsd) === due && due > 0n ? [] : [`a bonus of ${event.payload.amountMicroUsd} where ${event.payload.rateBps} bps of the deposit is ${due}`];
+    }
+    case 'InvoiceCharged': {
+      const { invoiceId, allowPartial, pending, status } = event.payload;
+      const charged = BigInt(event.payload.chargedMicroUsd);
+      const asked = BigInt(event.payload.amountMicroUsd);
+      if (state.charges.has(invoiceId) || state.invoices.has(invoiceId)) return [`invoice ${invoiceId} was used before`];
+      if (status !== (pending ? 'pending' : 'complete')) return [`status ${status} for a charge with pending ${pending}`];
+      if (charged <= 0n || charged > asked || (!allowPartial && charged !== asked)) return [`charged ${charged} of ${asked} (partial allowed: ${allowPartial})`];
+      return charged <= balance ? [] : [`charged ${charged} with ${balance} available`];
+    }
+    case 'ChargeSettled':
+    case 'ChargeFailed': {
+      const charge = state.charges.get(event.payload.invoiceId);
+      const amount = event.type === 'ChargeSettled' ? event.payload.amountMicroUsd : event.payload.refundedMicroUsd;
+      if (!charge) return [`no charge of invoice ${event.payload.invoiceId} precedes it`];
+      if (charge.status !== 'pending') return [`the charge of invoice ${event.payload.invoiceId} is ${charge.status}, not pending`];
+      if (charge.chargeEventId !== event.payload.chargeEventId || charge.chargedMicroUsd !== BigInt(amount)) return [`it names charge ${event.payload.chargeEventId} of ${amount}, the charge is ${charge.chargeEventId} of ${charge.chargedMicroUsd}`];
+      return [];
+    }
+    case 'BalanceAdjusted':
+      return BigInt(event.payload.amountMicroUsd) !== 0n ? [] : ['an adjustment of nothing'];
+    case 'InvoiceOpened':
+      if (state.charges.has(event.payload.invoiceId) || state.invoices.has(event.payload.invoiceId)) return [`invoice ${event.payload.invoiceId} was used before`];
+      return BigInt(event.payload.amountMicroUsd) > 0n ? [] : ['an invoice of no money'];
+    case 'InvoicePaymentMade':
+      return paymentProblems(state, event.payload, balance);
+    case 'InvoiceVoided': {
+      const invoice = state.invoices.get(event.payload.invoiceId);
+      if (invoice?.status !== 'open') return [`invoice ${event.payload.invoiceId} is ${invoice?.status ?? 'not opened'}, not open`];
+      if (BigInt(event.payload.refundedMicroUsd) !== invoice.paidMicroUsd || BigInt(event.payload.forgivenMicroUsd) !== remainingOf(invoice)) {
+        return [`it refunds ${event.payload.refundedMicroUsd} and forgives ${event.payload.forgivenMicroUsd}; ${invoice.paidMicroUsd} was paid and ${remainingOf(invoice)} is due`];
+      }
+      return [];
+    }
+    case 'BalanceThresholdCrossed':
+      return BigInt(event.payload.balanceMicroUsd) === balance ? [] : [`it records a balance of ${event.payload.balanceMicroUsd}, the balance is ${balance}`];
+    default: {
+      const exhaustive: never = event;
+      throw new Error(`unhandled event ${JSON.stringify(exhaustive)}`);
+    }
+  }
+}
+
+/** A payment is the next one, and exactly min(what is due, the balance to whole cents). */
+function paymentProblems(state: HistoryState, payment: { invoiceId: string; paymentNumber: number; amountMicroUsd: string; remainingMicroUsd: string }, balance: bigint): string[] {
+  const invoice = state.invoices.get(payment.invoiceId);
+  if (invoice?.status !== 'open') return [`invoice ${payment.invoiceId} is ${invoice?.status ?? 'not opened'}, not open`];
+  if (payment.paymentNumber !== invoice.paymentCount + 1) return [`payment number ${payment.paymentNumber} after ${invoice.paymentCount} payment(s)`];
+  const due = remainingOf(invoice);
+  const payable = floorToCents(balance > 0n ? balance : 0n);
+  const amount = due < payable ? due : payable;
+  if (BigInt(payment.amountMicroUsd) !== amount || amount <= 0n || BigInt(payment.remainingMicroUsd) !== due - amount) {
+    return [`a payment of ${payment.amountMicroUsd} leaving ${payment.remainingMicroUsd}, where ${due} is due and ${balance} available pays ${amount}`];
+  }
+  return [];
+}
