@@ -3,7 +3,7 @@ import { ChainLink, walkChain } from '../../ledger/core/chain';
 import { StoredEvent } from '../../ledger/core/events';
 import { accountStreamId, derivedEventId } from '../../ledger/core/ids';
 import { DamagedHistoryError } from '../../ledger/core/damaged-history';
-import { checkNext, initialHistory } from '../../ledger/core/history-rules';
+import { StreamRules } from '../../ledger/core/history-rules';
 import { netByAccount } from '../../ledger/core/posting-check';
 import { pendingAccount, userAccount } from '../../ledger/core/postings';
 import { comparePositions, digestOf, positionOf } from '../../ledger/core/store';
@@ -216,14 +216,14 @@ function linksOf(events: readonly StoredEvent[]): ChainLink[] {
  */
 function checkRules(context: AuditContext, userId: string, events: readonly StoredEvent[]): void {
   if (!context.checks.has('rules')) return;
-  let state = initialHistory(userId);
-  for (const event of events) {
-    const { problems, next } = checkNext(state, event);
-    if (problems.length > 0) {
-      context.findings.add({ check: 'rules', eventId: event.eventId, streamId: accountStreamId(userId), detail: `${event.type} at version ${event.streamVersion} breaks the ledger's rules: ${problems.join('; ')}` });
-      return;
-    }
-    state = next;
+  const broken = (event: StoredEvent, problems: string[]) =>
+    context.findings.add({ check: 'rules', eventId: event.eventId, streamId: accountStreamId(userId), detail: `${event.type} at version ${event.streamVersion} breaks the ledger's rules: ${problems.join('; ')}` });
+  const rules = new StreamRules(userId);
+  for (const [index, event] of events.entries()) {
+    const problems = rules.next(event);
+    // The last event of each commit: what every commit leaves holds too.
+    if (events[index + 1]?.committedAt !== event.committedAt) problems.push(...rules.commitEnd());
+    if (problems.length > 0) return broken(event, problems);
   }
 }
 

@@ -11,7 +11,7 @@ import { floorToCents } from './money';
  * whether the log itself is one the rules allow. Only money and state are checked, never
  * business dates: streams written before dates were checked keep what they were given.
  *
- * Pure: the audit (app/audit) folds each stream through `checkNext`.
+ * Pure: the audit and `events import` walk each stream with a StreamRules.
  */
 export interface HistoryState {
   readonly account: Account;
@@ -21,30 +21,53 @@ export interface HistoryState {
   readonly previous: (LedgerEvent & { eventId: string }) | undefined;
 }
 
-export function initialHistory(userId: string): HistoryState {
-  return { account: emptyAccount(userId), charges: new Map(), invoices: new Map(), previous: undefined };
-}
-
 type Event = LedgerEvent & { eventId: string };
 
-/** What is wrong with `event` as the next event after `state` (empty when nothing), and the state after it. */
-export function checkNext(state: HistoryState, event: Event): { problems: string[]; next: HistoryState } {
-  const problems = [...ruleProblems(state, event)];
-  const evolved = tryEvolveAccount(state.account, event);
-  const account = evolved === 'overflow' ? state.account : evolved;
-  if (evolved === 'overflow') problems.push('a total of the account leaves INT64');
-  if (account.balanceMicroUsd < 0n) problems.push(`it leaves the available balance at ${account.balanceMicroUsd}`);
-  if (account.pendingMicroUsd < 0n) problems.push(`it leaves the pending amount at ${account.pendingMicroUsd}`);
-  if (account.openInvoicesMicroUsd < 0n) problems.push(`it leaves ${account.openInvoicesMicroUsd} due on open invoices`);
-  const charges = new Map(state.charges);
-  const invoices = new Map(state.invoices);
-  if ('invoiceId' in event.payload) {
-    const charge = evolveCharge(charges.get(event.payload.invoiceId), event);
-    if (charge) charges.set(event.payload.invoiceId, charge);
-    const invoice = evolveInvoice(invoices.get(event.payload.invoiceId), event);
-    if (invoice) invoices.set(event.payload.invoiceId, invoice);
+/**
+ * Walks one stream in order, event by event: `next` says what is wrong with each event
+ * given those before it, `commitEnd` what is wrong with the state a commit leaves. Its
+ * maps are its own and updated in place, so a stream of any length costs one pass.
+ */
+export class StreamRules {
+  private account: Account;
+  private readonly charges = new Map<string, Charge>();
+  private readonly invoices = new Map<string, Invoice>();
+  private previous: Event | undefined;
+
+  constructor(userId: string) {
+    this.account = emptyAccount(userId);
   }
-  return { problems, next: { account, charges, invoices, previous: event } };
+
+  /** The problems of `event` as the next event of the stream (empty when none); the walk moves past it either way. */
+  next(event: Event): string[] {
+    const problems = ruleProblems({ account: this.account, charges: this.charges, invoices: this.invoices, previous: this.previous }, event);
+    const evolved = tryEvolveAccount(this.account, event);
+    if (evolved === 'overflow') problems.push('a total of the account leaves INT64');
+    else this.account = evolved;
+    if (this.account.balanceMicroUsd < 0n) problems.push(`it leaves the available balance at ${this.account.balanceMicroUsd}`);
+    if (this.account.pendingMicroUsd < 0n) problems.push(`it leaves the pending amount at ${this.account.pendingMicroUsd}`);
+    if (this.account.openInvoicesMicroUsd < 0n) problems.push(`it leaves ${this.account.openInvoicesMicroUsd} due on open invoices`);
+    if ('invoiceId' in event.payload) {
+      const charge = evolveCharge(this.charges.get(event.payload.invoiceId), event);
+      if (charge) this.charges.set(event.payload.invoiceId, charge);
+      const invoice = evolveInvoice(this.invoices.get(event.payload.invoiceId), event);
+      if (invoice) this.invoices.set(event.payload.invoiceId, invoice);
+    }
+    this.previous = event;
+    return problems;
+  }
+
+  /**
+   * What must hold after every commit of a stream: the ledger pays open invoices in the
+   * transaction of the command that made money available, so no commit leaves an invoice
+   * open beside a whole cent. A commit that does was cut: a payment of it is missing.
+   */
+  commitEnd(): string[] {
+    const payable = floorToCents(this.account.balanceMicroUsd > 0n ? this.account.balanceMicroUsd : 0n);
+    if (payable === 0n || this.account.openInvoiceCount === 0) return [];
+    const open = [...this.invoices.values()].filter((invoice) => invoice.status === 'open').map((invoice) => invoice.invoiceId);
+    return [`the commit leaves invoice(s) ${open.join(', ')} open with ${this.account.balanceMicroUsd} available: a payment of that commit is missing`];
+  }
 }
 
 function ruleProblems(state: HistoryState, event: Event): string[] {
