@@ -8,7 +8,7 @@ import { appendToStream, GlobalPosition, InboxOffset, LedgerStore } from '../led
 import { ConnectionFlags, explainSpannerError, openStore, outageLines, resolveSettings } from './context';
 import { rideOut } from '../ledger/system-clock';
 import { CliError, EXIT, ExitCode } from './errors';
-import { ChainCheck, exportLine, ImportedEvent, inboxLine, parseExportLine, parseInboxLine } from './export-file';
+import { endLine, ExportFileCheck, ExportFileLine, ExportSeal, exportLine, headerLine, ImportedEvent, inboxLine, parseFileLine } from './export-file';
 import { CliIo, writeLine } from './io';
 
 /** Writes with back-pressure; false once the stream is closed (a reader that went away). */
@@ -36,20 +36,35 @@ export async function eventsExport(io: CliIo, file: string | undefined, flags: C
     } finally {
       snapshot.end();
     }
+    // Sealed: a header, the events, the positions, and an end line that counts and digests them.
+    const seal = new ExportSeal();
+    const sealed = (text: string) => {
+      seal.addLine(text);
+      return `${text}\n`;
+    };
+    if (!(await write(output, sealed(headerLine(readTimestamp))))) return EXIT.ok;
     let position: GlobalPosition | null = null;
     for (;;) {
       const page = await store.readAll(position, 1000, { readTimestamp });
       if (page.events.length === 0) break;
       let chunk = '';
-      for (const event of page.events) chunk += `${exportLine(event)}\n`;
+      for (const event of page.events) {
+        chunk += sealed(exportLine(event));
+        seal.addEvent(event.streamId, event.streamVersion, event.chainHash);
+      }
       // Nobody reads any more (`events export | head`): stop reading the log.
-      if (!(await write(output, chunk))) break;
+      if (!(await write(output, chunk))) return EXIT.ok;
       count += page.events.length;
       position = page.position;
     }
     const { listInbox } = await import('../ledger/kafka/inbox-admin');
     const inbox = await listInbox(store.connection, {}, readTimestamp);
-    if (inbox.length > 0) await write(output, inbox.map((row) => `${inboxLine(row)}\n`).join(''));
+    const positionLines = inbox.map((row) => {
+      seal.addPosition();
+      return sealed(inboxLine(row));
+    });
+    if (positionLines.length > 0) await write(output, positionLines.join(''));
+    await write(output, `${endLine(seal.end())}\n`);
     positions = inbox.length;
   } catch (error) {
     throw explainSpannerError(error, resolveSettings(io, flags));
@@ -72,24 +87,19 @@ export interface ImportFlags extends ConnectionFlags {
 /** Events of one original commit on one stream, which must be appended together. */
 const GROUP_EVENTS_MAX = 1000;
 
-/** One line of an export file, read and checked: an event, a consumer position, or what is wrong with it. */
-type ExportFileLine = { kind: 'event'; value: ImportedEvent } | { kind: 'position'; line: number; value: InboxOffset } | { kind: 'invalid'; message: string };
-
-async function* exportFileLines(path: string): AsyncGenerator<ExportFileLine> {
+/** The lines of an export file, recognised one by one, with their text. */
+async function* exportFileLines(path: string): AsyncGenerator<{ entry: ExportFileLine; text: string }> {
   const reader = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
   let line = 0;
   for await (const text of reader) {
     line++;
     if (text.trim() === '') continue;
-    if (text.startsWith('{"inbox":')) {
-      const position = parseInboxLine(text, line);
-      yield position.ok ? { kind: 'position', line, value: position.value } : { kind: 'invalid', message: position.message };
-      continue;
-    }
-    const parsed = parseExportLine(text, line);
-    yield parsed.ok ? { kind: 'event', value: parsed.value } : { kind: 'invalid', message: parsed.message };
+    yield { entry: parseFileLine(text, line), text };
   }
 }
+
+/** Problems printed on stderr before the count of the rest (a cut file can have one per stream). */
+const PROBLEMS_PRINTED_MAX = 20;
 
 /** The file to read twice: the file itself, or stdin copied to a temporary file. */
 async function stagedInput(io: CliIo, file: string): Promise<{ path: string; cleanup: () => void }> {
@@ -103,10 +113,11 @@ async function stagedInput(io: CliIo, file: string): Promise<{ path: string; cle
 /**
  * `events import FILE`, in two passes over the file.
  *
- * 1. Check the whole file before writing anything: every line (shape, payload, digest,
- *    postings) and every stream's chain (versions from 1 without a gap, each chain hash
- *    following from the line before). Any problem refuses the file, exit 2, naming the line
- *    and event: a restore is all or nothing, and the target is left as it was.
+ * 1. Check the whole file before writing anything (ExportFileCheck): every line (shape,
+ *    payload, digest, postings, an ID its natural key derives), every stream's chain and
+ *    rules, every commit whole, and a sealed file's end line. Any problem refuses the file,
+ *    exit 2, naming the line and event: a restore is all or nothing, and the target is left
+ *    as it was.
  * 2. Write: group consecutive lines of the same original commit (committedAt) and stream,
  *    and append each group with appendToStream at its original stream version: identical →
  *    duplicate, different → conflict; so importing twice changes nothing. Then restore the
@@ -127,18 +138,23 @@ export async function eventsImport(io: CliIo, file: string, flags: ImportFlags):
   };
   const input = await stagedInput(io, file);
   try {
-    const chains = new ChainCheck();
-    for await (const entry of exportFileLines(input.path)) {
-      const problem = entry.kind === 'invalid' ? entry.message : entry.kind === 'event' ? chains.check(entry.value) : undefined;
-      if (problem === undefined) continue;
+    const check = new ExportFileCheck();
+    const refuse = (problem: string) => {
       counts.invalid++;
       problems.push(problem);
-      writeLine(io.stderr, problem);
-    }
+      if (counts.invalid <= PROBLEMS_PRINTED_MAX) writeLine(io.stderr, problem);
+    };
+    for await (const { entry, text } of exportFileLines(input.path)) for (const problem of check.check(entry, text)) refuse(problem);
+    for (const problem of check.finish()) refuse(problem);
+    const name = file === '-' ? 'stdin' : file;
     if (counts.invalid > 0) {
-      writeLine(io.stderr, `refused: ${counts.invalid} problem(s) in ${file === '-' ? 'stdin' : file}; nothing was written`);
+      if (counts.invalid > PROBLEMS_PRINTED_MAX) writeLine(io.stderr, `... and ${counts.invalid - PROBLEMS_PRINTED_MAX} more`);
+      writeLine(io.stderr, `refused: ${counts.invalid} problem(s) in ${name}; nothing was written`);
       report();
       return EXIT.invalid;
+    }
+    if (!check.isSealed) {
+      writeLine(io.stderr, `note: ${name} has no end line (it was exported before spanledger sealed its exports): its lines, chains, rules and commits were checked, but a file cut between two commits cannot be told from a whole one`);
     }
     await writeExportFile(io, input.path, flags, counts, problems);
   } finally {
@@ -178,7 +194,7 @@ async function writeExportFile(io: CliIo, path: string, flags: ImportFlags, coun
     }
   };
   try {
-    for await (const entry of exportFileLines(path)) {
+    for await (const { entry } of exportFileLines(path)) {
       if (entry.kind === 'position') positions.push({ line: entry.line, offset: entry.value });
       if (entry.kind !== 'event') continue;
       const last = group[group.length - 1];

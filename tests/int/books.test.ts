@@ -44,7 +44,7 @@ async function submit(commands: readonly unknown[]) {
 /** The commit timestamp of the newest event in the log (from `events export`). */
 async function newestCommit(): Promise<string> {
   const run = await cli(['events', 'export']);
-  const lines = run.stdout.trim().split('\n').filter((line) => !line.startsWith('{"inbox"'));
+  const lines = run.stdout.trim().split('\n').filter((line) => line.startsWith('{"eventId"'));
   return (JSON.parse(lines[lines.length - 1]!) as { committedAt: string }).committedAt;
 }
 
