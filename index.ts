@@ -33,6 +33,7 @@ export type {
 export { LedgerInputError, LedgerSchemaError } from './app/errors';
 export { LedgerSettingsError } from './app/settings';
 export { OutageError } from './ledger/core/retry';
+export { DamagedHistoryError } from './ledger/core/damaged-history';
 export type { OutageObserver } from './ledger/core/retry';
 export type { LedgerSettings } from './app/settings';
 export { commandsJsonSchema, eventsJsonSchema } from './app/json-schema';

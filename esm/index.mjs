@@ -7,6 +7,7 @@ export const {
   CursorError,
   SubmitIncompleteError,
   OutageError,
+  DamagedHistoryError,
   LedgerInputError,
   LedgerSchemaError,
   LedgerSettingsError,

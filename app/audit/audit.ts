@@ -17,7 +17,7 @@ import { eventIds } from '../../ledger/core/ids';
 import { DamagedHistoryError } from '../../ledger/core/damaged-history';
 
 /**
- * The audit: at one read timestamp T (now, or --at), five checks over the whole ledger.
+ * The audit: at one read timestamp T (now, or --at), eight checks over the whole ledger.
  *
  * 1. postings: every event's postings balance and say what its type and payload imply;
  * 2. books: all accounts sum to zero, and each account (user or system) equals the sum of
