@@ -8,7 +8,9 @@ import { appendToStream, GlobalPosition, InboxOffset, LedgerStore } from '../led
 import { ConnectionFlags, explainSpannerError, openStore, outageLines, resolveSettings } from './context';
 import { rideOut } from '../ledger/system-clock';
 import { CliError, EXIT, ExitCode } from './errors';
-import { endLine, ExportFileCheck, ExportFileLine, ExportSeal, exportLine, headerLine, ImportedEvent, inboxLine, parseFileLine } from './export-file';
+import { endLine, ExportFileLine, exportLine, headerLine, ImportedEvent, inboxLine, parseFileLine } from './export-file';
+import { ExportSeal } from './export-seal';
+import { ExportFileCheck } from './import-check';
 import { CliIo, writeLine } from './io';
 
 /** Writes with back-pressure; false once the stream is closed (a reader that went away). */

@@ -82,10 +82,21 @@ export function parseBusinessTime(text: string): TimeParseResult {
   return { ok: true, time: { micros, canonical: formatMicros(micros) } };
 }
 
-/** True when `text` is a business time in its canonical form (what every stored event carries). */
+const CANONICAL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{6}Z$/;
+
+/**
+ * True when `text` is a business time in its canonical form (what every stored event
+ * carries): UTC, six fractional digits, and a date that exists. Every stored event is read
+ * through this, so it is plain arithmetic (the Gregorian leap rule), no Date objects.
+ */
 export function isCanonicalBusinessTime(text: string): boolean {
-  const parsed = parseBusinessTime(text);
-  return parsed.ok && parsed.time.canonical === text;
+  const match = CANONICAL.exec(text);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [number, number, number, number, number, number];
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  return day <= days;
 }
 
 /**

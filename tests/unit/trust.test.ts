@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Command } from '../../ledger/core/commands';
 import { eventIds, derivedEventId } from '../../ledger/core/ids';
 import { NewEvent } from '../../ledger/core/events';
-import { parseBusinessTime, parseCommitTimestamp } from '../../ledger/core/time';
+import { isCanonicalBusinessTime, parseBusinessTime, parseCommitTimestamp } from '../../ledger/core/time';
 import { parseEventPayload } from '../../ledger/core/events';
 import { adjustCommand, chargeCommand, depositCommand, failCommand, openInvoiceCommand, settleCommand, txHash, voidInvoiceCommand } from './support/fixtures';
 import { funded, Given, given } from './support/given';
@@ -169,5 +169,21 @@ describe('a conflict tells one user nothing of another\'s data', () => {
 
   test('the same user still sees both values', () => {
     owner.when(settleCommand({ invoiceId: 'c-9', reference: 'other' })).then({ rejected: 'IDEMPOTENCY_CONFLICT', message: /reference \(stored "card-4242", got "other"\)/ });
+  });
+});
+
+describe('a canonical business time is checked without Date', () => {
+  test('it agrees with the full parser on every day of four centuries\' Februaries and on edge shapes', () => {
+    const texts: string[] = [];
+    for (const year of [1, 4, 100, 400, 1900, 2000, 2023, 2024, 2100, 9999]) {
+      for (const [month, last] of [[2, 31], [4, 31], [12, 32]] as const) {
+        for (let day = 27; day <= last; day++) texts.push(`${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}T00:00:00.000000Z`);
+      }
+    }
+    texts.push('0000-01-01T00:00:00.000000Z', '2026-01-01T24:00:00.000000Z', '2026-01-01T00:60:00.000000Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00.000000+00:00');
+    for (const text of texts) {
+      const parsed = parseBusinessTime(text);
+      expect([text, isCanonicalBusinessTime(text)]).toEqual([text, parsed.ok && parsed.time.canonical === text]);
+    }
   });
 });
