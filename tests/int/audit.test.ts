@@ -1,6 +1,3 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { audit } from '../../app/audit/audit';
 import { migrateAll } from '../../app/migrate';
 import { EXIT } from '../../commands/errors';
@@ -20,8 +17,9 @@ import { cliEnv, freshConnection } from '../support/spanner';
 /**
  * The audit on the emulator: a clean ledger passes; an UPDATE of a payload, a deleted event
  * and two events with swapped contents, each made directly in Spanner, are named at the
- * first broken link; a posting rule broken on purpose is caught; a tampered export file is
- * refused whole; a database written by schema version 20 migrates and audits clean.
+ * first broken link; a posting rule broken on purpose is caught; a database written by
+ * schema version 20 migrates and audits clean. (Tampered export files:
+ * import-refusals.test.ts; the write-side rows: audit-write-side.test.ts.)
  */
 jest.setTimeout(180_000);
 
@@ -182,61 +180,6 @@ describe('audit', () => {
     expect(report.findings).toContainEqual(expect.objectContaining({ check: 'books', detail: expect.stringContaining('revenue:invoices is') }));
     expect((await runCliCaptured(['projections', 'rebuild', '--projection', 'balances'], cliEnv(connection))).code).toBe(EXIT.ok);
     expect((await auditJson()).code).toBe(EXIT.ok);
-  });
-});
-
-describe('events import checks every chain before it writes', () => {
-  let dir: string;
-  let exported: string[];
-  beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'spanledger-audit-'));
-    const file = path.join(dir, 'export.jsonl');
-    expect((await runCliCaptured(['events', 'export', file], cliEnv(connection))).code).toBe(EXIT.ok);
-    exported = readFileSync(file, 'utf8').trim().split('\n');
-    const first = JSON.parse(exported.find((line) => line.startsWith('{"eventId"'))!) as { chainHash: string; postings: unknown[] };
-    expect(first.chainHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(first.postings.length).toBeGreaterThan(0);
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  async function importInto(lines: string[]) {
-    const target = await freshConnection('ai');
-    try {
-      const file = path.join(dir, `import-${Math.random().toString(36).slice(2)}.jsonl`);
-      writeFileSync(file, `${lines.join('\n')}\n`);
-      const run = await runCliCaptured(['events', 'import', file, '--json'], cliEnv(target));
-      const [count] = await target.database.run({ sql: 'SELECT COUNT(*) AS N FROM Events', json: true, jsonOptions: { wrapNumbers: false } });
-      return { ...run, eventsWritten: Number((count as { N: number }[])[0]!.N) };
-    } finally {
-      await target.close();
-    }
-  }
-
-  test('a line edited with a recomputed digest is refused whole, naming the event; nothing is written', async () => {
-    const index = exported.findIndex((line) => line.includes('"type":"TokenDeposited"') && exported.indexOf(line) > 2);
-    const record = JSON.parse(exported[index]!) as Record<string, unknown> & { payload: Record<string, unknown>; eventId: string };
-    const payload = { ...record.payload, amountMicroUsd: '1' };
-    const event = { type: record.type, schemaVersion: record.schemaVersion, streamId: record.streamId, occurredAt: record.occurredAt, payload } as Parameters<typeof digestOf>[0];
-    const postings = [{ ...(record.postings as Record<string, string>[])[0]!, amountMicroUsd: '1' }];
-    const edited = [...exported];
-    edited[index] = JSON.stringify({ ...record, payload, contentDigest: digestOf(event), postings });
-    const run = await importInto(edited);
-    expect(run.code).toBe(EXIT.invalid);
-    expect(run.stderr).toContain(`line ${index + 1}: event ${record.eventId}: its chain hash does not follow`);
-    // The sealed file's end line no longer matches either.
-    expect(run.stderr).toMatch(/the end line does not match the file \(linesDigest/);
-    expect(run.stderr).toMatch(/refused: 2 problem\(s\) .* nothing was written/);
-    expect(run.eventsWritten).toBe(0);
-  });
-
-  test('a missing line is refused; the untouched file imports every event', async () => {
-    const missing = await importInto(exported.filter((_, index) => index !== 2));
-    expect(missing.code).toBe(EXIT.invalid);
-    expect(missing.stderr).toMatch(/a line is missing or out of order|starts at version 2/);
-    expect(missing.eventsWritten).toBe(0);
-    const whole = await importInto(exported);
-    expect(whole.code).toBe(EXIT.ok);
-    expect(whole.eventsWritten).toBe(exported.filter((line) => line.startsWith('{"eventId"')).length);
   });
 });
 

@@ -98,6 +98,22 @@ describe('a file that no export produced is refused whole', () => {
     await expectRefused(unsealed(edited), /its ID is not the one its natural key derives/);
   });
 
+  test('a line edited with a recomputed digest and postings: refused at its chain hash, naming the event', async () => {
+    const index = indexOf((line) => line.type === 'TokenDeposited' && line.userId === 'ir-a');
+    const record = parse(exported[index]!);
+    const payload = { ...record.payload!, amountMicroUsd: '1' };
+    const event = { type: record.type, schemaVersion: record.schemaVersion, streamId: record.streamId, occurredAt: record.occurredAt, payload } as Parameters<typeof digestOf>[0];
+    const postings = [{ ...(record.postings as Record<string, string>[])[0]!, amountMicroUsd: '1' }];
+    const edited = [...exported];
+    edited[index] = JSON.stringify({ ...record, payload, contentDigest: digestOf(event), postings });
+    await expectRefused(unsealed(edited), new RegExp(`line ${index}: event ${String(record.eventId)}: its chain hash does not follow from the line before it in stream account-ir-a`));
+  });
+
+  test('a line removed from the middle of a stream: the next one is out of place', async () => {
+    const bonus = indexOf((line) => line.type === 'DepositBonusGranted' && line.userId === 'ir-a');
+    await expectRefused(unsealed(exported.filter((_, index) => index !== bonus)), /version 3 of stream account-ir-a follows version 1: a line is missing or out of order/);
+  });
+
   test('a last line with an edited amount, a recomputed digest and chainHash null after chained lines', async () => {
     const index = indexOf((line) => line.type === 'BalanceAdjusted');
     const record = parse(exported[index]!);

@@ -6,7 +6,7 @@ import { eventIds, EVENT_ID_PATTERN } from '../../ledger/core/ids';
 import { LIMITS } from '../../ledger/core/limits';
 import { INT64_MAX } from '../../ledger/core/money';
 import { adjustCommand, chargeCommand, depositCommand, failCommand, openInvoiceCommand, settleCommand, txHash, voidInvoiceCommand } from './support/fixtures';
-import { funded, Given, given, history } from './support/given';
+import { after, decided, funded, Given, given, history } from './support/given';
 
 const U = 'user-1';
 
@@ -452,13 +452,6 @@ describe('deterministic event IDs', () => {
   });
 });
 
-/** The events a command produces on top of a state (it must be accepted). */
-function decided(state: Given, command: Command): NewEvent[] {
-  const decision = state.when(command).decision;
-  if (decision.outcome !== 'accepted') throw new Error(`set-up: ${command.type} was ${JSON.stringify(decision)}`);
-  return decision.events;
-}
-
 /** The state after a command was decided and its events folded in. */
 function withDecided(state: Given, command: Command): Given {
   return given(state.events, decided(state, command));
@@ -473,11 +466,6 @@ function pendingCharge(userId: string, invoiceId: string, amount: bigint): NewEv
 /** A deposit event for `amount` (decided at rate 0 on an empty account). */
 function deposited(userId: string, amount: bigint, n: number): NewEvent {
   return decided(given(), depositCommand({ userId, amountMicroUsd: amount.toString(), txHash: txHash(n) }))[0]!;
-}
-
-/** The state after the command was decided, keeping the bonus rate and the thresholds. */
-function after(state: Given, command: Command): Given {
-  return new Given([...state.events, ...decided(state, command)], state.bonusRateBps, state.thresholds);
 }
 
 const payments = (decision: ReturnType<Given['when']>['decision']) =>

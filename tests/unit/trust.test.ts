@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { Command } from '../../ledger/core/commands';
 import { eventIds, derivedEventId } from '../../ledger/core/ids';
 import { NewEvent } from '../../ledger/core/events';
 import { isCanonicalBusinessTime, parseBusinessTime, parseCommitTimestamp } from '../../ledger/core/time';
 import { parseEventPayload } from '../../ledger/core/events';
 import { adjustCommand, chargeCommand, depositCommand, failCommand, openInvoiceCommand, settleCommand, txHash, voidInvoiceCommand } from './support/fixtures';
-import { funded, Given, given } from './support/given';
+import { after, decided, funded, given } from './support/given';
 
 /**
  * The pure parts of the trust rules: business causality (a payment is never dated before
@@ -16,29 +15,19 @@ import { funded, Given, given } from './support/given';
 const U = 'user-1';
 const MAR = (day: number, hour = 0) => `2026-03-${String(day).padStart(2, '0')}T${String(hour).padStart(2, '0')}:00:00.000000Z`;
 
-function accepted(state: Given, command: Command): NewEvent[] {
-  const decision = state.when(command).decision;
-  if (decision.outcome !== 'accepted') throw new Error(`set-up: ${command.type} was ${JSON.stringify(decision)}`);
-  return decision.events;
-}
-
-function after(state: Given, command: Command): Given {
-  return given(state.events, accepted(state, command));
-}
-
 const paymentTimes = (events: readonly NewEvent[]) => events.filter((event) => event.type === 'InvoicePaymentMade').map((event) => event.occurredAt);
 
 describe('a payment the ledger makes is dated no earlier than the invoice and the money it draws on', () => {
   test('deposit $10 on March 10, then a $5 invoice dated March 1: paid on March 10, not March 1', () => {
     const state = after(given(), depositCommand({ amountMicroUsd: '10000000', occurredAt: MAR(10) }));
-    const events = accepted(state, openInvoiceCommand({ invoiceId: 'in-5', amountMicroUsd: '5000000', occurredAt: MAR(1) }));
+    const events = decided(state, openInvoiceCommand({ invoiceId: 'in-5', amountMicroUsd: '5000000', occurredAt: MAR(1) }));
     expect(paymentTimes(events)).toEqual([MAR(10)]);
     expect(events.find((event) => event.type === 'InvoicePaymentMade')!.payload.occurredAt).toBe(MAR(10));
   });
 
   test('an invoice opened March 10, paid by a deposit dated March 1: paid on March 10, never before it opened', () => {
     const state = after(given(), openInvoiceCommand({ invoiceId: 'in-30', amountMicroUsd: '30000000', occurredAt: MAR(10) }));
-    expect(paymentTimes(accepted(state, depositCommand({ amountMicroUsd: '10000000', occurredAt: MAR(1) })))).toEqual([MAR(10)]);
+    expect(paymentTimes(decided(state, depositCommand({ amountMicroUsd: '10000000', occurredAt: MAR(1) })))).toEqual([MAR(10)]);
   });
 
   test('money that came in later than the command dates the payment at the latest credit', () => {
@@ -47,12 +36,12 @@ describe('a payment the ledger makes is dated no earlier than the invoice and th
     state = after(state, openInvoiceCommand({ invoiceId: 'in-2', amountMicroUsd: '2000000', occurredAt: MAR(2) }));
     // $1 was paid on March 20 (the money); a deposit dated March 5 pays the last $1 on March 20 too.
     expect(state.invoice(U, 'in-2')).toMatchObject({ paidMicroUsd: 1_000_000n });
-    expect(paymentTimes(accepted(state, depositCommand({ amountMicroUsd: '5000000', occurredAt: MAR(5), txHash: txHash(2) })))).toEqual([MAR(20)]);
+    expect(paymentTimes(decided(state, depositCommand({ amountMicroUsd: '5000000', occurredAt: MAR(5), txHash: txHash(2) })))).toEqual([MAR(20)]);
   });
 
   test('a later command pays at its own time when the invoice and the money are older', () => {
     const state = after(after(given(), openInvoiceCommand({ invoiceId: 'in-1', amountMicroUsd: '1000000', occurredAt: MAR(1) })), adjustCommand({ amountMicroUsd: '100', occurredAt: MAR(2) }));
-    expect(paymentTimes(accepted(state, depositCommand({ amountMicroUsd: '5000000', occurredAt: MAR(3) })))).toEqual([MAR(3)]);
+    expect(paymentTimes(decided(state, depositCommand({ amountMicroUsd: '5000000', occurredAt: MAR(3) })))).toEqual([MAR(3)]);
   });
 });
 
@@ -87,7 +76,7 @@ describe('event IDs are bound to the natural key in the payload', () => {
   test('every event the decider writes has the ID its payload derives, computed here from the key itself', () => {
     let state = given().withBonusRate(1000).withThresholds(5_000_000n);
     const deposit = depositCommand({ amountMicroUsd: '10000000' });
-    const events = [...accepted(state, deposit)];
+    const events = [...decided(state, deposit)];
     state = given(events).withBonusRate(1000).withThresholds(5_000_000n);
     const depositId = sha(['deposit', '1', deposit.txHash, '0']);
     expect(events.map((event) => event.eventId)).toEqual([depositId, sha(['bonus', depositId]), sha(['threshold', depositId, '5000000', 'up'])]);
@@ -97,7 +86,7 @@ describe('event IDs are bound to the natural key in the payload', () => {
       adjustCommand({ idempotencyKey: 'k-1', amountMicroUsd: '5' }),
       openInvoiceCommand({ invoiceId: 'in-1', amountMicroUsd: '1000000' }),
     ]) {
-      const more = accepted(state, command);
+      const more = decided(state, command);
       events.push(...more);
       state = given(events).withBonusRate(1000).withThresholds(5_000_000n);
     }
@@ -112,12 +101,12 @@ describe('event IDs are bound to the natural key in the payload', () => {
 
   test('a deposit whose bonus is stored without it is damaged history, not a new deposit', () => {
     const command = depositCommand();
-    const [, bonus] = accepted(given().withBonusRate(1000), command);
+    const [, bonus] = decided(given().withBonusRate(1000), command);
     expect(() => given(bonus!).withBonusRate(1000).when(command)).toThrow(/is damaged: its event .* is stored but .* is not; run `spanledger audit`/);
   });
 
   test('an event stored under another ID derives its own, not that one', () => {
-    const [deposit] = accepted(given(), depositCommand());
+    const [deposit] = decided(given(), depositCommand());
     const moved = { ...deposit!, eventId: eventIds.adjust('elsewhere') };
     expect(derivedEventId(moved)).not.toBe(moved.eventId);
     expect(derivedEventId(moved)).toBe(deposit!.eventId);

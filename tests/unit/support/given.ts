@@ -190,6 +190,18 @@ export function history(commands: readonly Command[], bonusRateBps = 0): NewEven
   return state.events;
 }
 
+/** The events a command produces on top of a state (it must be accepted). */
+export function decided(state: Given, command: Command): NewEvent[] {
+  const decision = state.when(command).decision;
+  if (decision.outcome !== 'accepted') throw new Error(`set-up: ${command.type} was ${JSON.stringify(decision)}`);
+  return decision.events;
+}
+
+/** The state after the command was decided, keeping the bonus rate and the thresholds. */
+export function after(state: Given, command: Command): Given {
+  return new Given([...state.events, ...decided(state, command)], state.bonusRateBps, state.thresholds);
+}
+
 let fundingSequence = 0;
 
 /**
