@@ -36,9 +36,6 @@ export interface Migration {
   readonly backfill?: (connection: SpannerConnection, report: (line: string) => void) => Promise<unknown>;
 }
 
-/** Number of shards of the global-order index. Changing it needs a data migration. */
-export const EVENT_ORDER_SHARDS = 16;
-
 export const LEDGER_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,

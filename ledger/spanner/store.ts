@@ -21,6 +21,7 @@ import {
 } from '../core/store';
 import {
   ACCOUNT_COLUMNS,
+  EVENT_ORDER_SHARDS,
   accountFromRow,
   CHARGE_COLUMNS,
   chargeFromRow,
@@ -38,7 +39,6 @@ import { deleteKeyRange } from './range-delete';
 import { runReadWrite, TransactionObserver } from './transaction';
 import { planWrites } from './write-plan';
 import { isTransientSpannerError } from './transient';
-import { EVENT_ORDER_SHARDS } from './schema';
 
 export { mutationCount } from './write-plan';
 
