@@ -143,8 +143,9 @@ export async function eventsImport(io: CliIo, file: string, flags: ImportFlags):
     const check = new ExportFileCheck();
     const refuse = (problem: string) => {
       counts.invalid++;
+      if (counts.invalid > PROBLEMS_PRINTED_MAX) return;
       problems.push(problem);
-      if (counts.invalid <= PROBLEMS_PRINTED_MAX) writeLine(io.stderr, problem);
+      writeLine(io.stderr, problem);
     };
     for await (const { entry, text } of exportFileLines(input.path)) for (const problem of check.check(entry, text)) refuse(problem);
     for (const problem of check.finish()) refuse(problem);

@@ -20,11 +20,14 @@ jest.setTimeout(180_000);
 type Line = Record<string, unknown> & { payload?: Record<string, unknown> };
 
 let source: SpannerConnection;
+/** Where refused files go: a refusal writes nothing, so one database serves them all (checked each time). */
+let refusals: SpannerConnection;
 let dir: string;
 let exported: string[];
 
 beforeAll(async () => {
   source = await freshConnection('ir');
+  refusals = await freshConnection('ix');
   // An invoice left open, then a deposit whose commit adds its bonus and pays the invoice.
   const lines = [
     depositWire('ir-a', 1, '3000000'),
@@ -42,6 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
   await source?.close();
+  await refusals?.close();
 });
 
 const parse = (text: string) => JSON.parse(text) as Line;
@@ -50,8 +54,8 @@ const eventLines = () => exported.filter((text) => text.startsWith('{"eventId"')
 const unsealed = (lines: readonly string[]) => lines.filter((text) => !text.startsWith('{"export"') && !text.startsWith('{"end"'));
 const indexOf = (predicate: (line: Line) => boolean) => exported.findIndex((text) => text.startsWith('{"eventId"') && predicate(parse(text)));
 
-async function importInto(lines: readonly string[]) {
-  const target = await freshConnection('ii');
+async function importInto(lines: readonly string[], into?: SpannerConnection) {
+  const target = into ?? (await freshConnection('ii'));
   try {
     const file = path.join(dir, `import-${Math.random().toString(36).slice(2)}.jsonl`);
     writeFileSync(file, `${lines.join('\n')}\n`);
@@ -59,12 +63,12 @@ async function importInto(lines: readonly string[]) {
     const [count] = await target.database.run({ sql: 'SELECT COUNT(*) AS N FROM Events', json: true, jsonOptions: { wrapNumbers: false } });
     return { ...run, eventsWritten: Number((count as { N: number }[])[0]!.N) };
   } finally {
-    await target.close();
+    if (!into) await target.close();
   }
 }
 
 async function expectRefused(lines: readonly string[], problem: RegExp): Promise<void> {
-  const run = await importInto(lines);
+  const run = await importInto(lines, refusals);
   expect({ code: run.code, written: run.eventsWritten }).toEqual({ code: EXIT.invalid, written: 0 });
   expect(run.stderr).toMatch(problem);
   expect(run.stderr).toMatch(/refused: \d+ problem\(s\) .* nothing was written/);
