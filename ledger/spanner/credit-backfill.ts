@@ -1,8 +1,9 @@
 import { emptyAccount, evolveAccount } from '../core/account';
 import { DamagedHistoryError } from '../core/damaged-history';
 import { accountStreamId } from '../core/ids';
-import { businessTimeMicros, EVENT_READ_COLUMNS, int64, Row, tryEventFromRow } from './codec';
+import { businessTimeMicros, int64, Row } from './codec';
 import { SpannerConnection } from './connection';
+import { readStreamEvents } from './store';
 import { runReadWrite } from './transaction';
 
 /**
@@ -16,6 +17,8 @@ import { runReadWrite } from './transaction';
  * the walk; the write still checks that the stream did not move (an import could).
  */
 const ACCOUNTS_PER_ROUND = 100;
+/** Walks of one stream before a version that keeps disagreeing with its account is called damage. */
+const ATTEMPTS_PER_ACCOUNT = 3;
 
 export interface CreditBackfillReport {
   readonly accounts: number;
@@ -23,47 +26,36 @@ export interface CreditBackfillReport {
 
 export async function backfillLatestCredits(connection: SpannerConnection, report: (line: string) => void = () => undefined): Promise<CreditBackfillReport> {
   let accounts = 0;
-  let skipped = new Set<string>();
   for (;;) {
     const [rows] = await connection.database.run({
-      sql: `SELECT UserId FROM Accounts WHERE LatestCreditAtMicros IS NULL ORDER BY UserId LIMIT ${ACCOUNTS_PER_ROUND + skipped.size}`,
+      sql: `SELECT UserId FROM Accounts WHERE LatestCreditAtMicros IS NULL LIMIT ${ACCOUNTS_PER_ROUND}`,
       json: true,
       ...connection.queryOptions,
     });
-    const users = (rows as { UserId: string }[]).map((row) => row.UserId).filter((userId) => !skipped.has(userId));
+    const users = (rows as { UserId: string }[]).map((row) => row.UserId);
     if (users.length === 0) return { accounts };
-    for (const userId of users) {
-      if (await backfillAccount(connection, userId)) accounts++;
-      else skipped.add(userId);
-    }
-    // A stream that moved under the walk is walked again in the next round.
-    if (users.every((userId) => skipped.has(userId))) skipped = new Set();
+    for (const userId of users) await backfillAccount(connection, userId);
+    accounts += users.length;
     report(`dated the latest credit of ${accounts} account(s)`);
   }
 }
 
-/** Sets one account's latest credit time; false when its stream moved meanwhile (try again). */
-async function backfillAccount(connection: SpannerConnection, userId: string): Promise<boolean> {
+/**
+ * Sets one account's latest credit time. A stream that moved under the walk (an import) is
+ * walked again; an account that keeps disagreeing with its stream is damage, not a race.
+ */
+async function backfillAccount(connection: SpannerConnection, userId: string): Promise<void> {
   const streamId = accountStreamId(userId);
-  const [rows] = await connection.database.run({
-    sql: `SELECT ${EVENT_READ_COLUMNS.join(', ')} FROM Events@{FORCE_INDEX=EventsByStream} WHERE StreamId = @streamId ORDER BY StreamVersion`,
-    params: { streamId },
-    json: true,
-    jsonOptions: { wrapNumbers: true },
-    ...connection.queryOptions,
-  });
-  let account = emptyAccount(userId);
-  for (const row of rows as unknown as Row[]) {
-    const read = tryEventFromRow(row);
-    if (!read.ok) throw new DamagedHistoryError(`stream ${streamId}`, `event ${read.eventId} at version ${read.streamVersion} does not parse (${read.reason})`, read.eventId);
-    account = evolveAccount(account, read.event);
+  for (let attempt = 1; ; attempt++) {
+    const account = (await readStreamEvents(connection, streamId)).reduce(evolveAccount, emptyAccount(userId));
+    const { value: storedVersion } = await runReadWrite(connection, async (tx) => {
+      const [found] = await tx.read('Accounts', { keys: [userId], columns: ['Version'], json: true, jsonOptions: { wrapNumbers: true }, ...connection.queryOptions });
+      const stored = (found as unknown as Row[])[0];
+      const version = stored ? int64(stored.Version) : undefined;
+      if (version === BigInt(account.version)) tx.update('Accounts', [{ UserId: userId, LatestCreditAtMicros: businessTimeMicros(account.latestCreditAt!) }]);
+      return version;
+    });
+    if (storedVersion === BigInt(account.version) || storedVersion === undefined) return;
+    if (attempt === ATTEMPTS_PER_ACCOUNT) throw new DamagedHistoryError(`the Accounts row of ${userId}`, `it is at version ${storedVersion} but its stream has ${account.version} events`);
   }
-  const { value } = await runReadWrite(connection, async (tx) => {
-    const [found] = await tx.read('Accounts', { keys: [userId], columns: ['Version'], json: true, jsonOptions: { wrapNumbers: true }, ...connection.queryOptions });
-    const stored = (found as unknown as Row[])[0];
-    if (!stored || int64(stored.Version) !== BigInt(account.version)) return false;
-    tx.update('Accounts', [{ UserId: userId, LatestCreditAtMicros: businessTimeMicros(account.latestCreditAt!) }]);
-    return true;
-  });
-  return value;
 }

@@ -216,15 +216,7 @@ export class SpannerLedgerStore implements LedgerStore {
   }
 
   async readStream(streamId: string, fromVersion = 1): Promise<StoredEvent[]> {
-    const [rows] = await this.connection.database.run({
-      sql: `SELECT ${EVENT_READ_COLUMNS.join(', ')} FROM Events@{FORCE_INDEX=EventsByStream}
-            WHERE StreamId = @streamId AND StreamVersion >= @fromVersion ORDER BY StreamVersion`,
-      params: { streamId, fromVersion: String(fromVersion) },
-      types: { streamId: 'string', fromVersion: 'int64' },
-      ...READ_JSON,
-      ...this.connection.queryOptions,
-    });
-    return (rows as unknown as Row[]).map(storedEventFromRow);
+    return readStreamEvents(this.connection, streamId, fromVersion);
   }
 
   async readEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
@@ -269,6 +261,19 @@ export class SpannerLedgerStore implements LedgerStore {
   async close(): Promise<void> {
     await this.connection.close();
   }
+}
+
+/** Every event of one stream from `fromVersion` (1-based, inclusive), in stream order, read strongly. */
+export async function readStreamEvents(connection: SpannerConnection, streamId: string, fromVersion = 1): Promise<StoredEvent[]> {
+  const [rows] = await connection.database.run({
+    sql: `SELECT ${EVENT_READ_COLUMNS.join(', ')} FROM Events@{FORCE_INDEX=EventsByStream}
+          WHERE StreamId = @streamId AND StreamVersion >= @fromVersion ORDER BY StreamVersion`,
+    params: { streamId, fromVersion: String(fromVersion) },
+    types: { streamId: 'string', fromVersion: 'int64' },
+    ...READ_JSON,
+    ...connection.queryOptions,
+  });
+  return (rows as unknown as Row[]).map(storedEventFromRow);
 }
 
 async function readInboxOffsets(
