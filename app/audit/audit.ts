@@ -13,7 +13,6 @@ import { logPass, LogPassResult } from './log-pass';
 import { MultisetDigest } from './multiset-digest';
 import { streamPass } from './stream-pass';
 import { reportUnclaimedCharges } from './write-side';
-import { eventIds } from '../../ledger/core/ids';
 import { DamagedHistoryError } from '../../ledger/core/damaged-history';
 
 /**
@@ -99,7 +98,7 @@ export async function audit(connection: SpannerConnection, store: LedgerStore, o
     const log = await logPass(context);
     const streams = await streamPass(context);
     if (streams.events !== log.events) await reportOrphanEvents(context, log.events - streams.events);
-    if (checks.has('charge-rows') && (await countRows(context, 'Charges')) > streams.charges) await reportUnclaimedCharges(context, eventIds.charge);
+    if (checks.has('charge-rows') && (await countRows(context, 'Charges')) > streams.charges) await reportUnclaimedCharges(context);
     const systemTotal = await checkSystemAccounts(context, log);
     const balances = views.get('balances');
     if (checks.has('books') && balances) {
@@ -125,8 +124,11 @@ export async function audit(connection: SpannerConnection, store: LedgerStore, o
   }
 }
 
-async function countRows(context: AuditContext, table: string): Promise<number> {
-  const [row] = await snapshotQuery(context, `SELECT COUNT(*) AS N FROM ${table}`);
+/** Rows of a table at the audit's cut; of one generation when given (the views). */
+async function countRows(context: AuditContext, table: string, generation?: number): Promise<number> {
+  const [row] = generation === undefined
+    ? await snapshotQuery(context, `SELECT COUNT(*) AS N FROM ${table}`)
+    : await snapshotQuery(context, `SELECT COUNT(*) AS N FROM ${table} WHERE Generation = @generation`, { generation: String(generation) }, { generation: 'int64' });
   return Number(String((row?.N as { value?: unknown })?.value ?? row?.N ?? 0));
 }
 
@@ -230,8 +232,7 @@ async function checkUnclaimedViewRows(context: AuditContext, checked: Record<str
     let rows = 0;
     const projection = PROJECTIONS[view.projection];
     for (const table of tablesOf(view.projection).filter((candidate) => !projection.globalKinds.includes(candidate.kind))) {
-      const [count] = await snapshotQuery(context, `SELECT COUNT(*) AS N FROM ${table.table} WHERE Generation = @generation`, { generation: String(view.generation) }, { generation: 'int64' });
-      rows += Number(String((count?.N as { value?: unknown })?.value ?? count?.N ?? 0));
+      rows += await countRows(context, table.table, view.generation);
     }
     const compared = checked[view.projection] ?? 0;
     if (rows !== compared) context.findings.add({ check: 'views', detail: `the ${view.projection} view holds ${rows} row(s) of users, ${rows - compared} of them for users the ledger has no account for` });

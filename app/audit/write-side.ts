@@ -1,6 +1,6 @@
-import { Charge, evolveCharge, evolveInvoice, Invoice } from '../../ledger/core/account';
-import { StoredEvent } from '../../ledger/core/events';
-import { accountStreamId } from '../../ledger/core/ids';
+import { Charge, Invoice } from '../../ledger/core/account';
+import { FoldedRow } from '../../ledger/core/history-rules';
+import { accountStreamId, eventIds } from '../../ledger/core/ids';
 import { compareInvoicesByAge } from '../../ledger/core/invoice-payments';
 import { CHARGE_COLUMNS, chargeToRow, INVOICE_COLUMNS, invoiceToRow, Row } from '../../ledger/spanner/codec';
 import { READ_JSON } from '../../projections/spanner/tables';
@@ -20,32 +20,10 @@ import { AuditContext } from './context';
  */
 export const INVOICE_ROW_COLUMNS = [...INVOICE_COLUMNS, 'OpenSinceMicros'] as const;
 
-/** A row the log says should exist, and the last event that shaped it. */
-interface Expected<T> {
-  readonly value: T;
-  readonly lastEventId: string;
-}
-
-/** What one user's events say the write side holds: charges by invoice ID, invoices by invoice ID. */
+/** What one user's events say the write side holds (folded by the stream's StreamRules walk): charges and invoices by invoice ID. */
 export interface ExpectedWriteSide {
-  readonly charges: Map<string, Expected<Charge>>;
-  readonly invoices: Map<string, Expected<Invoice>>;
-}
-
-export function expectedWriteSide(events: readonly StoredEvent[]): ExpectedWriteSide {
-  const charges = new Map<string, Expected<Charge>>();
-  const invoices = new Map<string, Expected<Invoice>>();
-  for (const event of events) {
-    if (event.type === 'InvoiceCharged' || event.type === 'ChargeSettled' || event.type === 'ChargeFailed') {
-      const charge = evolveCharge(charges.get(event.payload.invoiceId)?.value, event);
-      if (charge) charges.set(event.payload.invoiceId, { value: charge, lastEventId: event.eventId });
-    }
-    if (event.type === 'InvoiceOpened' || event.type === 'InvoicePaymentMade' || event.type === 'InvoiceVoided') {
-      const invoice = evolveInvoice(invoices.get(event.payload.invoiceId)?.value, event);
-      if (invoice) invoices.set(event.payload.invoiceId, { value: invoice, lastEventId: event.eventId });
-    }
-  }
-  return { charges, invoices };
+  readonly charges: ReadonlyMap<string, FoldedRow<Charge>>;
+  readonly invoices: ReadonlyMap<string, FoldedRow<Invoice>>;
 }
 
 /** The stored rows of a page of users, read at the audit's cut. */
@@ -151,7 +129,7 @@ function checkOpenIndex(context: AuditContext, userId: string, expected: Expecte
  * log's charges: a page of the table at a time, each row's charge event read by its
  * derived ID.
  */
-export async function reportUnclaimedCharges(context: AuditContext, chargeEventIdOf: (invoiceId: string) => string): Promise<void> {
+export async function reportUnclaimedCharges(context: AuditContext): Promise<void> {
   const pageSize = 1000;
   for (let after: string | null = null; ; ) {
     const [found] = await context.snapshot.read('Charges', {
@@ -162,11 +140,11 @@ export async function reportUnclaimedCharges(context: AuditContext, chargeEventI
     });
     const rows = found as Row[];
     if (rows.length === 0) return;
-    const ids = rows.map((row) => chargeEventIdOf(String(row.InvoiceId)));
+    const ids = rows.map((row) => eventIds.charge(String(row.InvoiceId)));
     const [events] = await context.snapshot.read('Events', { keys: ids, columns: ['EventId'], ...READ_JSON });
     const present = new Set((events as Row[]).map((row) => String(row.EventId)));
     for (const row of rows) {
-      if (present.has(chargeEventIdOf(String(row.InvoiceId)))) continue;
+      if (present.has(eventIds.charge(String(row.InvoiceId)))) continue;
       context.findings.add({
         check: 'charge-rows',
         detail: `the Charges row of invoice ${String(row.InvoiceId)} (${rowText(row, CHARGE_COLUMNS)}) was made by no event: the log holds no charge of that invoice`,

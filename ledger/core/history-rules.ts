@@ -15,43 +15,68 @@ import { floorToCents } from './money';
  */
 export interface HistoryState {
   readonly account: Account;
-  readonly charges: ReadonlyMap<string, Charge>;
-  readonly invoices: ReadonlyMap<string, Invoice>;
+  charge(invoiceId: string): Charge | undefined;
+  invoice(invoiceId: string): Invoice | undefined;
   /** The event before this one in the stream (a bonus follows its deposit). */
   readonly previous: (LedgerEvent & { eventId: string }) | undefined;
 }
 
 type Event = LedgerEvent & { eventId: string };
 
+/** A write-side row a stream folds to, and the last event that shaped it. */
+export interface FoldedRow<T> {
+  readonly value: T;
+  readonly lastEventId: string;
+}
+
 /**
  * Walks one stream in order, event by event: `next` says what is wrong with each event
- * given those before it, `commitEnd` what is wrong with the state a commit leaves. Its
- * maps are its own and updated in place, so a stream of any length costs one pass.
+ * given those before it, `commitEnd` what is wrong with the state a commit leaves. It folds
+ * the stream's Charges and Invoices rows as it goes (the audit compares them with what is
+ * stored). Its maps are its own and updated in place, so a stream of any length costs one pass.
  */
 export class StreamRules {
   private account: Account;
-  private readonly charges = new Map<string, Charge>();
-  private readonly invoices = new Map<string, Invoice>();
+  private readonly charges = new Map<string, FoldedRow<Charge>>();
+  private readonly invoices = new Map<string, FoldedRow<Invoice>>();
   private previous: Event | undefined;
 
   constructor(userId: string) {
     this.account = emptyAccount(userId);
   }
 
+  /** The Charges rows the stream folds to so far, by invoice ID. */
+  get chargeRows(): ReadonlyMap<string, FoldedRow<Charge>> {
+    return this.charges;
+  }
+
+  /** The Invoices rows the stream folds to so far, by invoice ID. */
+  get invoiceRows(): ReadonlyMap<string, FoldedRow<Invoice>> {
+    return this.invoices;
+  }
+
   /** The problems of `event` as the next event of the stream (empty when none); the walk moves past it either way. */
   next(event: Event): string[] {
-    const problems = ruleProblems({ account: this.account, charges: this.charges, invoices: this.invoices, previous: this.previous }, event);
+    const state: HistoryState = {
+      account: this.account,
+      charge: (invoiceId) => this.charges.get(invoiceId)?.value,
+      invoice: (invoiceId) => this.invoices.get(invoiceId)?.value,
+      previous: this.previous,
+    };
+    const problems = ruleProblems(state, event);
     const evolved = tryEvolveAccount(this.account, event);
     if (evolved === 'overflow') problems.push('a total of the account leaves INT64');
     else this.account = evolved;
     if (this.account.balanceMicroUsd < 0n) problems.push(`it leaves the available balance at ${this.account.balanceMicroUsd}`);
     if (this.account.pendingMicroUsd < 0n) problems.push(`it leaves the pending amount at ${this.account.pendingMicroUsd}`);
     if (this.account.openInvoicesMicroUsd < 0n) problems.push(`it leaves ${this.account.openInvoicesMicroUsd} due on open invoices`);
-    if ('invoiceId' in event.payload) {
-      const charge = evolveCharge(this.charges.get(event.payload.invoiceId), event);
-      if (charge) this.charges.set(event.payload.invoiceId, charge);
-      const invoice = evolveInvoice(this.invoices.get(event.payload.invoiceId), event);
-      if (invoice) this.invoices.set(event.payload.invoiceId, invoice);
+    if (event.type === 'InvoiceCharged' || event.type === 'ChargeSettled' || event.type === 'ChargeFailed') {
+      const charge = evolveCharge(state.charge(event.payload.invoiceId), event);
+      if (charge) this.charges.set(event.payload.invoiceId, { value: charge, lastEventId: event.eventId });
+    }
+    if (event.type === 'InvoiceOpened' || event.type === 'InvoicePaymentMade' || event.type === 'InvoiceVoided') {
+      const invoice = evolveInvoice(state.invoice(event.payload.invoiceId), event);
+      if (invoice) this.invoices.set(event.payload.invoiceId, { value: invoice, lastEventId: event.eventId });
     }
     this.previous = event;
     return problems;
@@ -65,7 +90,7 @@ export class StreamRules {
   commitEnd(): string[] {
     const payable = floorToCents(this.account.balanceMicroUsd > 0n ? this.account.balanceMicroUsd : 0n);
     if (payable === 0n || this.account.openInvoiceCount === 0) return [];
-    const open = [...this.invoices.values()].filter((invoice) => invoice.status === 'open').map((invoice) => invoice.invoiceId);
+    const open = [...this.invoices.values()].filter(({ value }) => value.status === 'open').map(({ value }) => value.invoiceId);
     return [`the commit leaves invoice(s) ${open.join(', ')} open with ${this.account.balanceMicroUsd} available: a payment of that commit is missing`];
   }
 }
@@ -85,14 +110,14 @@ function ruleProblems(state: HistoryState, event: Event): string[] {
       const { invoiceId, allowPartial, pending, status } = event.payload;
       const charged = BigInt(event.payload.chargedMicroUsd);
       const asked = BigInt(event.payload.amountMicroUsd);
-      if (state.charges.has(invoiceId) || state.invoices.has(invoiceId)) return [`invoice ${invoiceId} was used before`];
+      if (state.charge(invoiceId) || state.invoice(invoiceId)) return [`invoice ${invoiceId} was used before`];
       if (status !== (pending ? 'pending' : 'complete')) return [`status ${status} for a charge with pending ${pending}`];
       if (charged <= 0n || charged > asked || (!allowPartial && charged !== asked)) return [`charged ${charged} of ${asked} (partial allowed: ${allowPartial})`];
       return charged <= balance ? [] : [`charged ${charged} with ${balance} available`];
     }
     case 'ChargeSettled':
     case 'ChargeFailed': {
-      const charge = state.charges.get(event.payload.invoiceId);
+      const charge = state.charge(event.payload.invoiceId);
       const amount = event.type === 'ChargeSettled' ? event.payload.amountMicroUsd : event.payload.refundedMicroUsd;
       if (!charge) return [`no charge of invoice ${event.payload.invoiceId} precedes it`];
       if (charge.status !== 'pending') return [`the charge of invoice ${event.payload.invoiceId} is ${charge.status}, not pending`];
@@ -102,12 +127,12 @@ function ruleProblems(state: HistoryState, event: Event): string[] {
     case 'BalanceAdjusted':
       return BigInt(event.payload.amountMicroUsd) !== 0n ? [] : ['an adjustment of nothing'];
     case 'InvoiceOpened':
-      if (state.charges.has(event.payload.invoiceId) || state.invoices.has(event.payload.invoiceId)) return [`invoice ${event.payload.invoiceId} was used before`];
+      if (state.charge(event.payload.invoiceId) || state.invoice(event.payload.invoiceId)) return [`invoice ${event.payload.invoiceId} was used before`];
       return BigInt(event.payload.amountMicroUsd) > 0n ? [] : ['an invoice of no money'];
     case 'InvoicePaymentMade':
       return paymentProblems(state, event.payload, balance);
     case 'InvoiceVoided': {
-      const invoice = state.invoices.get(event.payload.invoiceId);
+      const invoice = state.invoice(event.payload.invoiceId);
       if (invoice?.status !== 'open') return [`invoice ${event.payload.invoiceId} is ${invoice?.status ?? 'not opened'}, not open`];
       if (BigInt(event.payload.refundedMicroUsd) !== invoice.paidMicroUsd || BigInt(event.payload.forgivenMicroUsd) !== remainingOf(invoice)) {
         return [`it refunds ${event.payload.refundedMicroUsd} and forgives ${event.payload.forgivenMicroUsd}; ${invoice.paidMicroUsd} was paid and ${remainingOf(invoice)} is due`];
@@ -125,7 +150,7 @@ function ruleProblems(state: HistoryState, event: Event): string[] {
 
 /** A payment is the next one, and exactly min(what is due, the balance to whole cents). */
 function paymentProblems(state: HistoryState, payment: { invoiceId: string; paymentNumber: number; amountMicroUsd: string; remainingMicroUsd: string }, balance: bigint): string[] {
-  const invoice = state.invoices.get(payment.invoiceId);
+  const invoice = state.invoice(payment.invoiceId);
   if (invoice?.status !== 'open') return [`invoice ${payment.invoiceId} is ${invoice?.status ?? 'not opened'}, not open`];
   if (payment.paymentNumber !== invoice.paymentCount + 1) return [`payment number ${payment.paymentNumber} after ${invoice.paymentCount} payment(s)`];
   const due = remainingOf(invoice);
