@@ -28,10 +28,10 @@ function utcMillis(year: number, month: number, day: number, hour = 0, minute = 
   return date.getTime();
 }
 
+/** Days of a month of the proleptic Gregorian calendar (as JavaScript's Date counts them). */
 function daysInMonth(year: number, month: number): number {
-  const next = new Date(utcMillis(year, month, 1));
-  next.setUTCMonth(next.getUTCMonth() + 1, 0);
-  return next.getUTCDate();
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 /** Nanoseconds of 0001-01-01T00:00:00Z and of the first instant after 9999-12-31T23:59:59.999999999Z. */
@@ -87,16 +87,13 @@ const CANONICAL = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{6}Z$/;
 /**
  * True when `text` is a business time in its canonical form (what every stored event
  * carries): UTC, six fractional digits, and a date that exists. Every stored event is read
- * through this, so it is plain arithmetic (the Gregorian leap rule), no Date objects.
+ * through this, so it is plain arithmetic, no Date objects.
  */
 export function isCanonicalBusinessTime(text: string): boolean {
   const match = CANONICAL.exec(text);
   if (!match) return false;
   const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [number, number, number, number, number, number];
-  if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return false;
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
-  return day <= days;
+  return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) && hour <= 23 && minute <= 59 && second <= 59;
 }
 
 /**

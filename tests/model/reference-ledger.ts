@@ -145,20 +145,11 @@ function naturalKey(command: Command): string {
 
 const fits = (value: bigint) => value >= INT64_MIN && value <= INT64_MAX;
 
-/** How one event moved a user's totals, at its business time (what as-of answers add up). */
-export interface ModelEffect {
-  occurredAt: string;
-  balance: bigint;
-  deposits: bigint;
-  bonuses: bigint;
-  charges: bigint;
-  pending: bigint;
-  adjustments: bigint;
-  openInvoices: bigint;
-}
-
 /** A user's totals as of a business time: the sum of the effects dated at or before it. */
-export type ModelAsOf = Omit<ModelEffect, 'occurredAt'>;
+export type ModelAsOf = Pick<ModelBalance, 'balance' | 'deposits' | 'bonuses' | 'charges' | 'pending' | 'adjustments' | 'openInvoices'>;
+
+/** How one event moved a user's totals, at its business time (what as-of answers add up). */
+export type ModelEffect = ModelAsOf & { occurredAt: string };
 
 const NO_EFFECT: ModelAsOf = { balance: 0n, deposits: 0n, bonuses: 0n, charges: 0n, pending: 0n, adjustments: 0n, openInvoices: 0n };
 
