@@ -62,19 +62,24 @@ export interface ImportedEvent {
   readonly chainHash: string | null;
 }
 
-/** Validates one export line completely: shape, payload schema, user/stream agreement and the digest. */
-export function parseExportLine(text: string, line: number): { ok: true; value: ImportedEvent } | { ok: false; message: string } {
+/** One line of the file as JSON, checked against its schema: the value, or what is wrong, naming the line and fields. */
+function parseJsonLine<T>(text: string, line: number, schema: z.ZodType<T>): { ok: true; value: T } | { ok: false; message: string } {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
     return { ok: false, message: `line ${line}: not JSON: ${(error as Error).message}` };
   }
-  const parsed = ExportLine.safeParse(value);
-  if (!parsed.success) {
-    return { ok: false, message: `line ${line}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'line'}: ${issue.message}`).join('; ')}` };
-  }
-  const data = parsed.data;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) return { ok: false, message: `line ${line}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'line'}: ${issue.message}`).join('; ')}` };
+  return { ok: true, value: parsed.data };
+}
+
+/** Validates one export line completely: shape, payload schema, user/stream agreement and the digest. */
+export function parseExportLine(text: string, line: number): { ok: true; value: ImportedEvent } | { ok: false; message: string } {
+  const parsed = parseJsonLine(text, line, ExportLine);
+  if (!parsed.ok) return parsed;
+  const data = parsed.value;
   let ledgerEvent;
   try {
     ledgerEvent = parseEventPayload(data.type, data.schemaVersion, data.payload);
@@ -98,15 +103,8 @@ export function parseExportLine(text: string, line: number): { ok: true; value: 
 }
 
 export function parseInboxLine(text: string, line: number): { ok: true; value: InboxOffset } | { ok: false; message: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, message: `line ${line}: not JSON: ${(error as Error).message}` };
-  }
-  const parsed = InboxLine.safeParse(value);
-  if (!parsed.success) return { ok: false, message: `line ${line}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}` };
-  return { ok: true, value: parsed.data.inbox };
+  const parsed = parseJsonLine(text, line, InboxLine);
+  return parsed.ok ? { ok: true, value: parsed.value.inbox } : parsed;
 }
 
 
@@ -147,17 +145,13 @@ export function parseFileLine(text: string, line: number): ExportFileLine {
     const position = parseInboxLine(text, line);
     return position.ok ? { kind: 'position', line, value: position.value } : { kind: 'invalid', line, message: position.message };
   }
-  if (text.startsWith('{"export":') || text.startsWith('{"end":')) {
-    const header = text.startsWith('{"export":');
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      return { kind: 'invalid', line, message: `line ${line}: not JSON: ${(error as Error).message}` };
-    }
-    const parsed = (header ? HeaderLine : EndLine).safeParse(value);
-    if (!parsed.success) return { kind: 'invalid', line, message: `line ${line}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}` };
-    return header ? { kind: 'header', line } : { kind: 'end', line, value: (parsed.data as z.infer<typeof EndLine>).end };
+  if (text.startsWith('{"export":')) {
+    const header = parseJsonLine(text, line, HeaderLine);
+    return header.ok ? { kind: 'header', line } : { kind: 'invalid', line, message: header.message };
+  }
+  if (text.startsWith('{"end":')) {
+    const end = parseJsonLine(text, line, EndLine);
+    return end.ok ? { kind: 'end', line, value: end.value.end } : { kind: 'invalid', line, message: end.message };
   }
   const parsed = parseExportLine(text, line);
   return parsed.ok ? { kind: 'event', line, value: parsed.value } : { kind: 'invalid', line, message: parsed.message };
