@@ -1,4 +1,4 @@
-import { Kafka, KafkaConfig, logLevel, SASLOptions } from 'kafkajs';
+import { Kafka, KafkaConfig, logCreator, logLevel, SASLOptions } from 'kafkajs';
 
 /**
  * How to reach Kafka, from the environment:
@@ -83,12 +83,24 @@ export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Kafk
   };
 }
 
-export function createKafka(settings: KafkaSettings): Kafka {
+/**
+ * kafkajs' own log as JSON lines on stderr. Its default logger prints info and debug with
+ * console.info/log, on stdout, where they would break a relay's `--json` summary.
+ */
+function stderrLog(write: (line: string) => void): logCreator {
+  return () =>
+    ({ namespace, label, log }) => {
+      write(`${JSON.stringify({ kafkajs: label, namespace, ...log })}\n`);
+    };
+}
+
+export function createKafka(settings: KafkaSettings, writeLog: (line: string) => void = (line) => process.stderr.write(line)): Kafka {
   const config: KafkaConfig = {
     clientId: settings.clientId,
     brokers: settings.brokers,
     ssl: settings.ssl,
     logLevel: settings.logLevel,
+    logCreator: stderrLog(writeLog),
     connectionTimeout: 3000,
     retry: { initialRetryTime: 100, retries: 8 },
   };

@@ -88,6 +88,24 @@ function startConsumer(env: NodeJS.ProcessEnv, topic: string, extra: string[] = 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Waits for every child to exit; past `ms`, kills them and fails with what they logged, so a
+ * member stuck in the group says where it stuck instead of the test timing out blind.
+ */
+async function allExitedWithin(children: Child[], ms: number, connection: SpannerConnection): Promise<Awaited<Child['exited']>[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  const all = Promise.all(children.map((child) => child.exited));
+  const first = await Promise.race([all, deadline]);
+  clearTimeout(timer);
+  if (first !== 'late') return first;
+  const progress = await counts(connection);
+  for (const child of children) child.process.kill('SIGKILL');
+  const ends = await all;
+  const logs = ends.map((end, index) => `--- consumer ${index + 1} (${end.signal ?? end.code}) stderr, last 6000 chars:\n${end.stderr.slice(-6000)}`);
+  throw new Error(`consumers still running after ${ms / 1000} s (${JSON.stringify(progress)} so far)\n${logs.join('\n')}`);
+}
+
 describe('consumer crashes', () => {
   let connection: SpannerConnection;
   afterAll(async () => connection?.close());
@@ -147,11 +165,11 @@ describe('consumer group', () => {
     const users = Array.from({ length: 120 }, (_, i) => `group-user-${i}`);
     const topic = uniqueTopic('group');
     await produceCommands(topic, interleaved(users));
-    const env = cliEnv(connection, { KAFKA_BROKERS: kafkaBrokers(), SPANLEDGER_BONUS_BPS: '0' });
+    // kafkajs logs its group joins and rebalances: what a stuck member leaves behind.
+    const env = cliEnv(connection, { KAFKA_BROKERS: kafkaBrokers(), SPANLEDGER_BONUS_BPS: '0', KAFKA_LOG_LEVEL: 'info' });
 
-    const first = startConsumer(env, topic, ['--batch-size', '10']);
-    const second = startConsumer(env, topic, ['--batch-size', '10']);
-    const results = await Promise.all([first.exited, second.exited]);
+    const members = [startConsumer(env, topic, ['--batch-size', '10']), startConsumer(env, topic, ['--batch-size', '10'])];
+    const results = await allExitedWithin(members, 150_000, connection);
     for (const result of results) {
       expect(result.stderr).not.toMatch(/unexpected failure/);
       expect(result.code).toBe(0);

@@ -3,6 +3,7 @@ import { brokerErrorType, explainSendFailure, messageCommand } from '../../ledge
 import { consumedTo, messageDigest, partitionLag, partitionStart } from '../../ledger/kafka/inbox';
 import { checkTopics, ConsumeSettingsError } from '../../ledger/kafka/consumer';
 import { shrunkPartitions } from '../../ledger/kafka/publisher-checkpoint';
+import { createKafka, kafkaSettingsFromEnv } from '../../ledger/kafka/client';
 import { depositWire, toJsonText } from './support/fixtures';
 
 /** The relays' decisions that need no broker: where a partition starts, idleness, keys, causes. */
@@ -118,5 +119,31 @@ describe('shrunkPartitions: a recreated events topic', () => {
     const checkpoint = { position: null, publishedEvents: 9, partitionEnds: { '0': '5', '1': '4' } };
     expect(shrunkPartitions(checkpoint, new Map([[0, 5n], [1, 0n]]))).toEqual([{ partition: 1, high: 0n, wrote: 4n }]);
     expect(shrunkPartitions(checkpoint, new Map([[0, 7n], [1, 4n]]))).toEqual([]);
+  });
+});
+
+describe("kafkajs' own log", () => {
+  test('goes to the given sink as JSON lines, never to stdout (where a relay prints its --json summary)', () => {
+    const lines: string[] = [];
+    const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const consoleInfo = jest.spyOn(console, 'info').mockImplementation(() => undefined);
+    const consoleLog = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      const kafka = createKafka(kafkaSettingsFromEnv({ KAFKA_BROKERS: '127.0.0.1:1', KAFKA_LOG_LEVEL: 'debug' }), (line) => lines.push(line));
+      kafka.logger().info('joined the group', { groupId: 'ledger' });
+      kafka.logger().debug('fetching');
+      expect(stdout).not.toHaveBeenCalled();
+      expect(consoleInfo).not.toHaveBeenCalled();
+      expect(consoleLog).not.toHaveBeenCalled();
+    } finally {
+      stdout.mockRestore();
+      consoleInfo.mockRestore();
+      consoleLog.mockRestore();
+    }
+    expect(lines.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ kafkajs: 'INFO', message: 'joined the group', groupId: 'ledger' }),
+      expect.objectContaining({ kafkajs: 'DEBUG', message: 'fetching' }),
+    ]);
+    expect(lines.every((line) => line.endsWith('\n'))).toBe(true);
   });
 });
