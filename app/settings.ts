@@ -1,15 +1,15 @@
-import { devStateDir, isAlive, readDevState } from '../emulator/dev-state';
 import { OutageObserver } from '../ledger/core/retry';
 import { checkThresholds } from '../ledger/core/thresholds';
 import { SpannerSettings, settingsFromEnv } from '../ledger/spanner/connection';
 
 /**
  * Where the ledger is and how it decides, for the library and the CLI alike: explicit
- * settings first, then the environment the CLI documents (SPANNER_*, SPANLEDGER_*), then the
- * local stack `spanledger dev up` recorded, then the defaults.
+ * settings first, then the environment the CLI documents (SPANNER_*, SPANLEDGER_*), then a
+ * local stack's emulator when the caller names one (the CLI names the one `spanledger dev up`
+ * started), then the defaults. The library never looks for a local stack on its own.
  */
 export interface LedgerSettings {
-  /** "host:port" of a Cloud Spanner emulator; unset: SPANNER_EMULATOR_HOST, the `dev up` stack, else real Cloud Spanner. */
+  /** "host:port" of a Cloud Spanner emulator; unset: SPANNER_EMULATOR_HOST, then `localEmulatorHost`, else real Cloud Spanner. */
   readonly emulatorHost?: string;
   readonly projectId?: string;
   readonly instanceId?: string;
@@ -29,8 +29,12 @@ export interface LedgerSettings {
   readonly onOutage?: OutageObserver;
   /** The environment to read instead of process.env. */
   readonly env?: NodeJS.ProcessEnv;
-  /** The folder whose `.spanledger/dev.json` names the `dev up` stack (default: the working directory). */
-  readonly cwd?: string;
+  /**
+   * Asked only when neither `emulatorHost` nor SPANNER_EMULATOR_HOST names an emulator: the
+   * "host:port" of a local development stack's emulator, if one runs (the CLI answers with
+   * the one `spanledger dev up` started).
+   */
+  readonly localEmulatorHost?: () => string | undefined;
 }
 
 export interface ResolvedLedgerSettings {
@@ -49,12 +53,12 @@ export class LedgerSettingsError extends Error {
   override readonly name = 'LedgerSettingsError';
 }
 
-export function resolveSpannerSettings(env: NodeJS.ProcessEnv, cwd: string, overrides: Partial<Pick<SpannerSettings, 'projectId' | 'instanceId' | 'databaseId' | 'emulatorHost'>> = {}): SpannerSettings {
-  let emulatorHost = overrides.emulatorHost ?? (env.SPANNER_EMULATOR_HOST || undefined);
-  if (!emulatorHost) {
-    const state = readDevState(devStateDir(env, cwd));
-    if (state?.spanner && isAlive(state.spanner.pid)) emulatorHost = state.spanner.host;
-  }
+export function resolveSpannerSettings(
+  env: NodeJS.ProcessEnv,
+  overrides: Partial<Pick<SpannerSettings, 'projectId' | 'instanceId' | 'databaseId' | 'emulatorHost'>> = {},
+  localEmulatorHost: () => string | undefined = () => undefined,
+): SpannerSettings {
+  const emulatorHost = overrides.emulatorHost ?? (env.SPANNER_EMULATOR_HOST || localEmulatorHost());
   return settingsFromEnv(env, { ...overrides, emulatorHost });
 }
 
@@ -81,12 +85,11 @@ export function balanceThresholds(value: string | readonly (bigint | string)[] |
 export function resolveLedgerSettings(settings: LedgerSettings = {}): ResolvedLedgerSettings {
   const env = settings.env ?? process.env;
   return {
-    spanner: resolveSpannerSettings(env, settings.cwd ?? process.cwd(), {
-      emulatorHost: settings.emulatorHost,
-      projectId: settings.projectId,
-      instanceId: settings.instanceId,
-      databaseId: settings.databaseId,
-    }),
+    spanner: resolveSpannerSettings(
+      env,
+      { emulatorHost: settings.emulatorHost, projectId: settings.projectId, instanceId: settings.instanceId, databaseId: settings.databaseId },
+      settings.localEmulatorHost,
+    ),
     bonusRateBps: settings.bonusRateBps === undefined ? bonusRate(env.SPANLEDGER_BONUS_BPS) : bonusRate(settings.bonusRateBps, 'bonusRateBps'),
     balanceThresholdsMicroUsd:
       settings.balanceThresholdsMicroUsd === undefined ? balanceThresholds(env.SPANLEDGER_BALANCE_THRESHOLDS_MICRO_USD) : balanceThresholds(settings.balanceThresholdsMicroUsd, 'balanceThresholdsMicroUsd'),

@@ -177,13 +177,8 @@ export function isKafkaError(error: unknown): boolean {
  * away later is an outage, for the running command to ride out.)
  */
 export async function kafkaPreflight(settings: KafkaSettings): Promise<void> {
-  const { canConnect } = await import('../emulator/process');
-  const answers = await Promise.all(
-    settings.brokers.map((broker) => {
-      const separator = broker.lastIndexOf(':');
-      return canConnect(broker.slice(0, separator), Number(broker.slice(separator + 1)), 3_000);
-    }),
-  );
+  const { canConnectTo } = await import('../ledger/observability/tcp-probe');
+  const answers = await Promise.all(settings.brokers.map((broker) => canConnectTo(broker, 3_000)));
   if (!answers.includes(true)) {
     throw new CliError(`no Kafka broker accepts connections at ${settings.brokers.join(',')} (KAFKA_BROKERS)`, EXIT.failure, 'is the broker running? `spanledger dev up` starts a local one; check KAFKA_BROKERS');
   }
@@ -205,9 +200,8 @@ export async function kafkaSettings(io: CliIo): Promise<KafkaSettings> {
 /** The broker `spanledger dev up` started, when it is still running (like the emulator in resolveSettings). */
 async function devBrokers(io: CliIo): Promise<string | undefined> {
   try {
-    const { readDevState, devStateDir, isAlive } = await import('../emulator/dev-state');
-    const state = readDevState(devStateDir(io.env, io.cwd));
-    return state?.kafka && isAlive(state.kafka.pid) ? state.kafka.brokers : undefined;
+    const { runningDevStack } = await import('./dev-stack');
+    return runningDevStack(io.env, io.cwd).kafkaBrokers;
   } catch {
     return undefined;
   }

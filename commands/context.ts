@@ -1,8 +1,8 @@
 import { DamagedHistoryError } from '../ledger/core/damaged-history';
 import { Ledger } from '../app/ledger';
 import { LedgerSettingsError, ResolvedLedgerSettings, resolveLedgerSettings, resolveSpannerSettings } from '../app/settings';
-import { devStateDir } from '../emulator/dev-state';
-import { canConnect } from '../emulator/process';
+import { canConnectTo } from '../ledger/observability/tcp-probe';
+import { devStackDir, runningDevStack } from './dev-stack';
 import path from 'node:path';
 import { accessSync, constants, statSync } from 'node:fs';
 import { connect, DEFAULT_SETTINGS, describeTarget, SpannerConnection, SpannerSettings } from '../ledger/spanner/connection';
@@ -29,7 +29,12 @@ export interface ConnectionFlags {
  * it is still running; otherwise real Cloud Spanner with application-default credentials.
  */
 export function resolveSettings(io: CliIo, flags: ConnectionFlags): SpannerSettings {
-  return resolveSpannerSettings(io.env, io.cwd, { projectId: flags.project, instanceId: flags.instance, databaseId: flags.database });
+  return resolveSpannerSettings(io.env, { projectId: flags.project, instanceId: flags.instance, databaseId: flags.database }, devEmulatorHost(io));
+}
+
+/** The emulator of the running `spanledger dev up` stack, looked up only when asked. */
+function devEmulatorHost(io: CliIo): () => string | undefined {
+  return () => runningDevStack(io.env, io.cwd).spannerHost;
 }
 
 /**
@@ -47,7 +52,7 @@ export function cliLedgerSettings(io: CliIo, flags: ConnectionFlags, options: { 
   try {
     return resolveLedgerSettings({
       env: io.env,
-      cwd: io.cwd,
+      localEmulatorHost: devEmulatorHost(io),
       projectId: flags.project,
       instanceId: flags.instance,
       databaseId: flags.database,
@@ -96,7 +101,7 @@ export function targetFlags(settings: SpannerSettings): string {
 /** How the CLI chose where Spanner is, for messages about the target. */
 export function targetSource(io: CliIo, settings: SpannerSettings): string {
   if (io.env.SPANNER_EMULATOR_HOST) return `the emulator at ${settings.emulatorHost} (SPANNER_EMULATOR_HOST)`;
-  const dir = devStateDir(io.env, io.cwd);
+  const dir = devStackDir(io.env, io.cwd);
   if (settings.emulatorHost) return `the emulator of \`spanledger dev up\` at ${settings.emulatorHost} (${path.join(dir, 'dev.json')})`;
   return `real Cloud Spanner: SPANNER_EMULATOR_HOST is not set and no \`spanledger dev up\` stack runs for ${dir} (SPANLEDGER_STATE_DIR)`;
 }
@@ -121,10 +126,7 @@ const POINT_AT_DEV_STACK = 'for the local stack run `spanledger dev up` here (or
 export async function preflight(io: CliIo, flags: ConnectionFlags, options: { createsDatabase?: boolean } = {}): Promise<void> {
   const settings = resolveSettings(io, flags);
   if (settings.emulatorHost) {
-    const separator = settings.emulatorHost.lastIndexOf(':');
-    const host = settings.emulatorHost.slice(0, separator);
-    const port = Number(settings.emulatorHost.slice(separator + 1));
-    if (!(await canConnect(host, port, 2_000))) {
+    if (!(await canConnectTo(settings.emulatorHost, 2_000))) {
       throw new CliError(`cannot reach ${targetSource(io, settings)}`, EXIT.failure, 'start one with `spanledger dev up`, or fix SPANNER_EMULATOR_HOST');
     }
   }

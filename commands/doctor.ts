@@ -1,6 +1,6 @@
 import type { Admin } from 'kafkajs';
-import { devStateDir, isAlive, readDevState } from '../emulator/dev-state';
-import { canConnect } from '../emulator/process';
+import { canConnectTo } from '../ledger/observability/tcp-probe';
+import { runningDevStack } from './dev-stack';
 import type { KafkaSettings } from '../ledger/kafka/client';
 import type { SpannerConnection } from '../ledger/spanner/connection';
 import type { SpannerLedgerStore } from '../ledger/spanner/store';
@@ -85,8 +85,7 @@ export async function runDoctor(io: CliIo, flags: DoctorFlags): Promise<DoctorRe
 
   // 1. Reachability: a TCP connect to the emulator; for Cloud Spanner, the instance lookup below.
   if (settings.emulatorHost) {
-    const separator = settings.emulatorHost.lastIndexOf(':');
-    const reachable = await canConnect(settings.emulatorHost.slice(0, separator), Number(settings.emulatorHost.slice(separator + 1)), Math.min(timeoutMs, 2_000));
+    const reachable = await canConnectTo(settings.emulatorHost, Math.min(timeoutMs, 2_000));
     checks.push(reachable ? ok('spanner.reachable', `${target} accepts connections`) : fail('spanner.reachable', `cannot connect to ${target}`, 'start one with `spanledger dev up`, or fix SPANNER_EMULATOR_HOST'));
     if (!reachable) skipRest('Spanner unreachable');
   }
@@ -249,8 +248,7 @@ async function viewsCheck(connection: SpannerConnection, balancesCaughtUp: boole
 async function configuredKafka(io: CliIo): Promise<KafkaSettings | undefined> {
   if (!io.env.KAFKA_BROKERS) {
     try {
-      const state = readDevState(devStateDir(io.env, io.cwd));
-      if (!(state?.kafka && isAlive(state.kafka.pid))) return undefined;
+      if (!runningDevStack(io.env, io.cwd).kafkaBrokers) return undefined;
     } catch {
       return undefined;
     }

@@ -4,7 +4,8 @@
  * mock cluster) alive; the cluster picks its own loopback ports and prints them on stderr.
  */
 import path from 'node:path';
-import { awaitReady, canConnect, isExecutableFile, supervise } from './process';
+import { canConnect } from '../ledger/observability/tcp-probe';
+import { awaitReady, isExecutableFile, supervise } from './process';
 
 /** kcat prints its address line right after start; 15 s covers a loaded CI machine. */
 export const BROKER_READY_TIMEOUT_MS = 15_000;

@@ -375,20 +375,6 @@ export function pickFreePort(): Promise<number> {
   });
 }
 
-/** One TCP connection attempt; resolves to whether it was accepted within `timeoutMs`. */
-export function canConnect(host: string, port: number, timeoutMs = 1_000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
 /**
  * Who listens on 127.0.0.1:`port`, judged from /proc (Linux): only `pid`, `pid` and someone
  * else, only someone else, nobody, or 'unknown' where /proc cannot tell.

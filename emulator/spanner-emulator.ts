@@ -4,7 +4,8 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { awaitReady, canConnect, isExecutableFile, loopbackPortOwner, pickFreePort, StartupError, supervise } from './process';
+import { canConnect } from '../ledger/observability/tcp-probe';
+import { awaitReady, isExecutableFile, loopbackPortOwner, pickFreePort, StartupError, supervise } from './process';
 
 /** Where the Debian package `google-cloud-cli-spanner-emulator` installs the emulator. */
 export const SYSTEM_EMULATOR_DIRS: readonly string[] = ['/usr/lib/google-cloud-sdk/bin/cloud_spanner_emulator'];

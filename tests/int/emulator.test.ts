@@ -36,7 +36,8 @@ import {
   stopProcessGroup,
   writeDevState,
 } from '../../emulator';
-import { canConnect, waitUntil } from '../../emulator/process';
+import { waitUntil } from '../../emulator/process';
+import { canConnect } from '../../ledger/observability/tcp-probe';
 
 const SWC_REGISTER = path.join(__dirname, '../support/swc-register.js');
 const CHILD_SCRIPT = path.join(__dirname, '../support/fixtures/start-local-stack.ts');
