@@ -4,7 +4,7 @@ import { CommandHandler, CommandOutcome, CommandsIncompleteError } from '../ledg
 import { rideOut, SYSTEM_CLOCK } from '../ledger/system-clock';
 import { connect, SpannerConnection } from '../ledger/spanner/connection';
 import { schemaStateOf } from '../ledger/spanner/migrate';
-import { ACCOUNT_COLUMNS, accountFromRow, Row } from '../ledger/spanner/codec';
+import { readAccountPage } from '../ledger/spanner/account-pages';
 import { SpannerLedgerStore } from '../ledger/spanner/store';
 import { InvoiceStatus, invoiceJson, ProjectionName, transactionJson, TransactionRow } from '../projections/core';
 import { BookAccount, parseAsOf, parseCommitTime, readBalanceAsOf, readBalanceAt, readBooks } from '../projections/spanner/books';
@@ -321,17 +321,7 @@ export class Ledger {
   async users(options: UsersOptions = {}): Promise<UsersReport> {
     const limit = options.limit ?? 100;
     const after = options.after === undefined ? null : decodeCursor(options.after, '--after');
-    const [rows] = await this.riding('reading users', () => this.store.connection.database.run({
-      sql: `SELECT ${ACCOUNT_COLUMNS.join(', ')} FROM Accounts
-            WHERE STARTS_WITH(UserId, @prefix) AND (@after IS NULL OR UserId > @after)
-            ORDER BY UserId LIMIT @limit`,
-      params: { prefix: options.prefix ?? '', after, limit: String(limit + 1) },
-      types: { prefix: 'string', after: 'string', limit: 'int64' },
-      json: true,
-      jsonOptions: { wrapNumbers: true },
-      ...this.store.connection.queryOptions,
-    }));
-    const accounts = (rows as unknown as Row[]).map(accountFromRow);
+    const accounts = await this.riding('reading users', () => readAccountPage(this.store.connection, { prefix: options.prefix, after, limit: limit + 1 }));
     const page = accounts.slice(0, limit);
     const next = accounts.length > limit ? encodeCursor(page[page.length - 1]!.userId) : undefined;
     return { users: page.map((account) => balanceReport(account, true)), ...(next ? { next } : {}) };
