@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
-import { appendToStream, GlobalPosition, InboxOffset, LedgerStore } from '../ledger/core/store';
+import { appendToStream, bookkeepingOnly, GlobalPosition, InboxOffset, LedgerStore } from '../ledger/core/store';
 import { ConnectionFlags, explainSpannerError, openStore, outageLines, resolveSettings } from './context';
 import { rideOut } from '../ledger/system-clock';
 import { CliError, EXIT, ExitCode } from './errors';
@@ -241,7 +241,7 @@ async function restorePosition(store: LedgerStore, offset: InboxOffset): Promise
   const { value } = await store.transact(async (tx) => {
     const stored = (await tx.readInboxOffsets(offset.group, offset.topic)).find((row) => row.partition === offset.partition);
     if (stored === undefined) {
-      tx.write({ events: [], accounts: [], charges: [], inbox: [offset] });
+      tx.write(bookkeepingOnly({ inbox: [offset] }));
       return 'restored';
     }
     if (stored.nextOffset === offset.nextOffset) return 'same';

@@ -136,6 +136,11 @@ export interface CommitMarker {
   readonly run: number;
 }
 
+/** A write of relay bookkeeping only (inbox positions, outcome rows): no events, accounts or charges. */
+export function bookkeepingOnly(rows: Pick<LedgerWrites, 'inbox' | 'kafkaOutcomes' | 'kafkaOutcomesSent'>): LedgerWrites {
+  return { events: [], accounts: [], charges: [], ...rows };
+}
+
 /** True when the writes hold nothing to commit. */
 export function isEmptyWrites(writes: LedgerWrites): boolean {
   return (

@@ -5,6 +5,7 @@ import { BatchOverBudget } from '../core/batch';
 import { CommandHandler, CommandOutcome } from '../core/handler';
 import { LIMITS } from '../core/limits';
 import type { OutageObserver, RetryClock } from '../core/retry';
+import { bookkeepingOnly } from '../core/store';
 import type { InboxOffset, KafkaOutcome, LedgerStore, LedgerTransaction } from '../core/store';
 import { producerConfig } from './client';
 import { DeadLetterReason, messageCommand, sendDeadLetters } from './dead-letters';
@@ -305,7 +306,7 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
     await sendOutcomes(producer, outcomesTopic, rows);
     summary.outcomesSent += rows.length;
     const below = (BigInt(rows[rows.length - 1]!.offset) + 1n).toString();
-    await store.transact(async (tx) => tx.write({ events: [], accounts: [], charges: [], kafkaOutcomesSent: [{ group, topic, partition, belowOffset: below }] }));
+    await store.transact(async (tx) => tx.write(bookkeepingOnly({ kafkaOutcomesSent: [{ group, topic, partition, belowOffset: below }] })));
     note('info', { event: 'outcomes_resent', topic, partition, outcomes: rows.length }, `sent ${rows.length} outcome(s) of ${topic}/${partition} left unsent by an earlier run`);
   };
 
@@ -375,14 +376,13 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
             ...deadLetters.map(({ message, reason }) => outcomeRow(group, topic, partition, message, outcomeJson({ status: 'invalid', reason }))),
           ]
         : [];
-      tx.write({
-        events: [],
-        accounts: [],
-        charges: [],
-        inbox: [{ group, topic, partition, nextOffset: next.toString(), lastMessage }],
-        kafkaOutcomes: outbox,
-        kafkaOutcomesSent: state.outcomesSentBelow === undefined ? [] : [{ group, topic, partition, belowOffset: state.outcomesSentBelow.toString() }],
-      });
+      tx.write(
+        bookkeepingOnly({
+          inbox: [{ group, topic, partition, nextOffset: next.toString(), lastMessage }],
+          kafkaOutcomes: outbox,
+          kafkaOutcomesSent: state.outcomesSentBelow === undefined ? [] : [{ group, topic, partition, belowOffset: state.outcomesSentBelow.toString() }],
+        }),
+      );
     });
     // Committed: from here on, effects outside Spanner are allowed.
     state.expected = next;
@@ -536,7 +536,7 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
       const row = (await tx.readInboxOffsets(group, topic)).find((offset) => offset.partition === partition);
       const stored = row ? BigInt(row.nextOffset) : null;
       if (stored !== expected) return; // another member owns it now; it moves it on
-      tx.write({ events: [], accounts: [], charges: [], inbox: [{ group, topic, partition, nextOffset: next.toString(), lastMessage: state.lastMessage }] });
+      tx.write(bookkeepingOnly({ inbox: [{ group, topic, partition, nextOffset: next.toString(), lastMessage: state.lastMessage }] }));
     });
     if (states.get(partition) === state) {
       state.expected = next;
@@ -676,7 +676,7 @@ export async function consumeCommands(kafka: Kafka, store: LedgerStore, options:
   // else the next run would send them again.
   const sent = [...states].flatMap(([partition, state]) => (state.outcomesSentBelow === undefined ? [] : [{ group, topic, partition, belowOffset: state.outcomesSentBelow.toString() }]));
   if (sent.length > 0 && !(outcome instanceof Error)) {
-    await withinMs(store.transact(async (tx) => tx.write({ events: [], accounts: [], charges: [], kafkaOutcomesSent: sent })), DISCONNECT_GRACE_MS);
+    await withinMs(store.transact(async (tx) => tx.write(bookkeepingOnly({ kafkaOutcomesSent: sent }))), DISCONNECT_GRACE_MS);
   }
   await withinMs(Promise.all([producer.disconnect(), admin.disconnect()]), DISCONNECT_GRACE_MS);
   summary.seconds = (Date.now() - started) / 1000;

@@ -276,3 +276,6 @@ export function invoiceToRow(invoice: Invoice): Row {
     UpdatedAt: 'spanner.commit_timestamp()',
   };
 }
+
+/** Query options of every read: rows as JSON, INT64 wrapped (never a lossy number). */
+export const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;

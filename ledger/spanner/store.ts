@@ -30,6 +30,7 @@ import {
   int64,
   INVOICE_COLUMNS,
   invoiceFromRow,
+  READ_JSON,
   Row,
   smallInt,
   timestampText,
@@ -42,7 +43,6 @@ import { isTransientSpannerError } from './transient';
 
 export { mutationCount } from './write-plan';
 
-const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;
 
 /** Reads and buffered writes of one Spanner read-write transaction (see LedgerTransaction). */
 class SpannerLedgerTransaction implements LedgerTransaction {

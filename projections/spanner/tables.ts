@@ -1,6 +1,7 @@
 import { Account } from '../../ledger/core/account';
 import { ACCOUNT_STATE_COLUMNS, accountFromRow, accountToRow, businessTimeFromMicros, businessTimeMicros, int64, numericInteger, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
 import {
+
   BalanceHistoryRow,
   BalanceMonthRow,
   BalanceRow,
@@ -15,6 +16,9 @@ import {
   TransactionRow,
   UserBooks,
 } from '../core';
+
+/** Re-exported for the projection adapters; defined once, in the ledger's codec. */
+export { READ_JSON } from '../../ledger/spanner/codec';
 
 /** Spanner side of one kind of view row: table, columns and the row codec (INT64 as decimal strings, never numbers). */
 export interface ViewTable<R> {
@@ -314,4 +318,3 @@ export function tablesOf(projection: ProjectionName): ViewTable<unknown>[] {
   return Object.values(VIEW_TABLES[projection]) as ViewTable<unknown>[];
 }
 
-export const READ_JSON = { json: true, jsonOptions: { wrapNumbers: true } } as const;
