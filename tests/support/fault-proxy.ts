@@ -71,8 +71,8 @@ export interface FaultProxy {
    */
   cutAfterNextCommit(options?: { times?: number }): Promise<CommitCut[]>;
   /**
-   * Cuts every Commit that arrives in the next `ms`, the same way (the client's own re-sends
-   * of a cut Commit included). Resolves with the cuts when the window closes.
+   * Cuts every Commit that arrives in the `ms` from the first one on, the same way (the
+   * client's own re-sends of a cut Commit included). Resolves with the cuts when the window closes.
    */
   cutCommitsFor(ms: number): Promise<CommitCut[]>;
   stats(): FaultProxyStats;
@@ -157,6 +157,8 @@ interface CutArm {
   readonly cuts: CommitCut[];
   resolve(cuts: CommitCut[]): void;
   reject(error: Error): void;
+  /** Called when the first Commit claims this arm (a window's clock starts there), then dropped. */
+  onFirstClaim?: () => void;
 }
 
 interface Outage {
@@ -248,7 +250,12 @@ class Proxy implements FaultProxy {
     if (path === COMMIT_PATH) {
       this.counters.commits++;
       arm = this.arms.find((candidate) => candidate.remaining > 0);
-      if (arm) arm.remaining--;
+      if (arm) {
+        arm.remaining--;
+        const first = arm.onFirstClaim;
+        arm.onFirstClaim = undefined;
+        first?.();
+      }
     }
     stream.on('error', () => undefined);
     const upstream = stream.session ? this.upstreamOf.get(stream.session) : undefined;
@@ -442,12 +449,15 @@ class Proxy implements FaultProxy {
     if (this.closed) return Promise.reject(new Error('fault proxy is closed'));
     return new Promise<CommitCut[]>((resolve, reject) => {
       const arm: CutArm = { times: Number.POSITIVE_INFINITY, remaining: Number.POSITIVE_INFINITY, cuts: [], resolve, reject };
+      // The window opens with the first Commit, not when armed: a client that starts slowly
+      // (a loaded machine) still meets the whole window.
+      arm.onFirstClaim = () =>
+        setTimeout(() => {
+          const index = this.arms.indexOf(arm);
+          if (index !== -1) this.arms.splice(index, 1);
+          resolve(arm.cuts);
+        }, ms);
       this.arms.push(arm);
-      setTimeout(() => {
-        const index = this.arms.indexOf(arm);
-        if (index !== -1) this.arms.splice(index, 1);
-        resolve(arm.cuts);
-      }, ms);
     });
   }
 
