@@ -10,6 +10,11 @@ import type { OutageObserver } from '../core/retry';
 export const BROKER_PROBE_TIMEOUT_MS = 5_000;
 const PROBE_INTERVAL_MS = 1_000;
 
+/** The brokers gave no sign of life for longer than the relay allows. */
+export class BrokerSilenceError extends Error {
+  override readonly name = 'BrokerSilenceError';
+}
+
 export interface BrokerLiveness {
   /** Milliseconds since the brokers last answered. */
   silentMs(): number;

@@ -1,4 +1,6 @@
-import { KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } from 'kafkajs';
+import { KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaMessage } from 'kafkajs';
+import { planBatch } from '../../ledger/kafka/batch-plan';
+import { isIdle } from '../../ledger/kafka/idle-watch';
 import { brokerErrorType, explainSendFailure, messageCommand } from '../../ledger/kafka/dead-letters';
 import { consumedTo, messageDigest, partitionLag, partitionStart } from '../../ledger/kafka/inbox';
 import { checkTopics, ConsumeSettingsError } from '../../ledger/kafka/consumer';
@@ -145,5 +147,82 @@ describe("kafkajs' own log", () => {
       expect.objectContaining({ kafkajs: 'DEBUG', message: 'fetching' }),
     ]);
     expect(lines.every((line) => line.endsWith('\n'))).toBe(true);
+  });
+});
+
+describe('planBatch: what the consumer does with a fetched batch, decided without a broker', () => {
+  const message = (offset: number, value = `m${offset}`) => ({ offset: String(offset), key: Buffer.from('u'), value: Buffer.from(value), timestamp: '0', attributes: 0, headers: {} }) as KafkaMessage;
+  const batch = (...offsetsIn: number[]) => offsetsIn.map((offset) => message(offset));
+  const offsetsOf = (plan: ReturnType<typeof planBatch>) => (plan.step.kind === 'decide' ? plan.step.messages.map((m) => Number(m.offset)) : []);
+
+  test('a batch wholly below the floor is applied already: skipped, with a seek to the floor when it ends below it', () => {
+    expect(planBatch({ floor: 10n }, batch(3, 4, 5), 5n)).toEqual({ step: { kind: 'applied-already', seekTo: 10n }, position: { floor: 10n }, skipped: 3 });
+    // Its last record (a marker at 9) ends just below the floor: no seek needed.
+    expect(planBatch({ floor: 10n }, batch(7, 8), 9n)).toEqual({ step: { kind: 'applied-already' }, position: { floor: 10n }, skipped: 2 });
+  });
+
+  test('a batch across the floor decides from the floor on and counts the rest as skipped', () => {
+    const plan = planBatch({ floor: 5n }, batch(3, 4, 5, 6), 6n);
+    expect(plan.step.kind).toBe('decide');
+    expect(offsetsOf(plan)).toEqual([5, 6]);
+    expect(plan.skipped).toBe(2);
+    expect(plan.lost).toBeUndefined();
+  });
+
+  test('a batch past the floor: seek back once; the same offsets again are gone, counted as lost, and decided', () => {
+    const first = planBatch({ floor: 5n }, batch(8, 9), 9n);
+    expect(first).toEqual({ step: { kind: 'seek-back', to: 5n }, position: { floor: 5n, soughtTo: 5n }, skipped: 0 });
+    const again = planBatch(first.position, batch(8, 9), 9n);
+    expect(again.step.kind).toBe('decide');
+    expect(offsetsOf(again)).toEqual([8, 9]);
+    expect(again.lost).toEqual({ from: 5n, to: 8n });
+    expect(again.position.floor).toBe(8n);
+  });
+
+  test('the last applied message found again at its offset: the same log; it is dropped, not counted as skipped', () => {
+    const last = message(4, 'applied');
+    const plan = planBatch({ floor: 5n, verify: { offset: 4n, digest: messageDigest(last) } }, [last, message(5)], 5n);
+    expect(offsetsOf(plan)).toEqual([5]);
+    expect(plan.skipped).toBe(0);
+    expect(plan.position.verify).toBeUndefined();
+  });
+
+  test('another message at that offset: another log, and nothing is decided', () => {
+    const plan = planBatch({ floor: 5n, verify: { offset: 4n, digest: messageDigest(message(4, 'applied')) } }, [message(4, 'other'), message(5)], 5n);
+    expect(plan.step).toEqual({ kind: 'different-log', reason: 'the message at offset 4 is not the one the inbox applied there' });
+  });
+
+  test('the last applied message gone (the batch starts past it): said once, then decided', () => {
+    const plan = planBatch({ floor: 5n, verify: { offset: 4n, digest: 'x' } }, batch(5, 6), 6n);
+    expect(plan.unverified).toBe(4n);
+    expect(plan.position.verify).toBeUndefined();
+    expect(offsetsOf(plan)).toEqual([5, 6]);
+  });
+
+  test('a batch that starts before the last applied message keeps looking for it', () => {
+    const verify = { offset: 4n, digest: 'x' };
+    const plan = planBatch({ floor: 5n, verify }, batch(2, 3), 3n);
+    expect(plan.position.verify).toEqual(verify);
+    expect(plan.step).toEqual({ kind: 'applied-already', seekTo: 5n });
+  });
+});
+
+describe('isIdle', () => {
+  const partitionOffsets = (...entries: [number, bigint, bigint][]) => new Map(entries.map(([partition, low, high]) => [partition, { partition, low, high }]));
+  const inboxRow = (partition: number, nextOffset: string) => ({ group: 'g', topic: 't', partition, nextOffset });
+
+  test('idle only when every partition is consumed up to its end; lags are told on the way', () => {
+    const lags: [number, number][] = [];
+    expect(isIdle(partitionOffsets([0, 0n, 3n], [1, 0n, 2n]), [inboxRow(0, '3'), inboxRow(1, '1')], (partition, lag) => lags.push([partition, lag]))).toBe(false);
+    expect(lags).toEqual([
+      [0, 0],
+      [1, 1],
+    ]);
+    expect(isIdle(partitionOffsets([0, 0n, 3n], [1, 0n, 0n]), [inboxRow(0, '3')])).toBe(true);
+  });
+
+  test('a partition that ends below its inbox is another log, not idle; no partitions is not idle', () => {
+    expect(isIdle(partitionOffsets([0, 0n, 2n]), [inboxRow(0, '5')])).toBe(false);
+    expect(isIdle(new Map(), [])).toBe(false);
   });
 });
