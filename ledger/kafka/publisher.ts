@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Kafka, Message, Producer, RecordMetadata } from 'kafkajs';
+import type { Admin, Kafka, Message, Producer, RecordMetadata } from 'kafkajs';
 import type { Logger } from 'pino';
 import { eventUserId, StoredEvent } from '../core/events';
 import { LIMITS } from '../core/limits';
@@ -9,7 +9,8 @@ import { SpannerConnection } from '../spanner/connection';
 import { TransactionObserver } from '../spanner/transaction';
 import { producerConfig } from './client';
 import { brokerErrorType, explainSendFailure } from './dead-letters';
-import { claimLease, LeaseHolder, PublisherCheckpoint, releaseLease, saveCheckpoint, shrunkPartitions } from './publisher-checkpoint';
+import { checkpointAfter, planPoll } from './publish-plan';
+import { claimLease, ClaimResult, LeaseHolder, PublisherCheckpoint, releaseLease, saveCheckpoint, shrunkPartitions } from './publisher-checkpoint';
 import { toExportRecord } from './records';
 
 export { CheckpointMoved, readCheckpoint } from './publisher-checkpoint';
@@ -107,122 +108,166 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-/**
- * Partition ends after an acknowledged send: each partition written reached at least its
- * batch's base offset + 1 (the broker reports where each partition's part of the batch
- * starts, not how many it holds).
- */
-function endsAfter(previous: Readonly<Record<string, string>>, sent: readonly RecordMetadata[]): Record<string, string> {
-  const ends = { ...previous };
-  for (const entry of sent) {
-    const reached = BigInt(entry.baseOffset ?? '-1') + 1n;
-    const key = String(entry.partition);
-    if (reached > BigInt(ends[key] ?? '0')) ends[key] = reached.toString();
-  }
-  return ends;
-}
-
 /** Who holds a publisher's lease: this host and process, and a random part for each publisher in it. */
 export function publisherOwner(): string {
   return `publisher:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 }
 
+/** Publishes until idle (with `untilIdle`) or until `signal` aborts; see the top of this file for the guarantees. */
 export async function publishEvents(kafka: Kafka, store: LedgerStore, connection: SpannerConnection, options: PublishOptions): Promise<PublishSummary> {
-  const started = Date.now();
-  const publisher = options.publisher ?? DEFAULT_PUBLISHER;
-  const { topic } = options;
-  const batchSize = options.batchSize ?? 500;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > LIMITS.readPageSizeMax) {
-    throw new RangeError(`publish batch size must be 1..${LIMITS.readPageSizeMax}, got ${batchSize}`);
+  return new PublisherRun(kafka, store, connection, options).run();
+}
+
+type Held = Extract<ClaimResult, { kind: 'held' }>;
+
+/** One run of the publisher: the shell that performs what planPoll decides. */
+class PublisherRun {
+  private readonly publisher: string;
+  private readonly topic: string;
+  private readonly batchSize: number;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private readonly owner: string;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly summary: PublishSummary;
+  private checkpoint!: PublisherCheckpoint;
+  private lease!: LeaseHolder;
+  /** When this process last saw the lease renewed (its own clock: only elapsed time matters). */
+  private renewedAt = 0;
+
+  constructor(
+    kafka: Kafka,
+    private readonly store: LedgerStore,
+    private readonly connection: SpannerConnection,
+    private readonly options: PublishOptions,
+  ) {
+    this.publisher = options.publisher ?? DEFAULT_PUBLISHER;
+    this.topic = options.topic;
+    this.batchSize = options.batchSize ?? 500;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > LIMITS.readPageSizeMax) {
+      throw new RangeError(`publish batch size must be 1..${LIMITS.readPageSizeMax}, got ${this.batchSize}`);
+    }
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.pollMs = options.pollMs ?? 500;
+    this.owner = options.owner ?? publisherOwner();
+    this.producer = kafka.producer(producerConfig({ idempotent: options.idempotentProducer ?? true, autoCreateTopics: options.autoCreateTopics ?? true }));
+    this.admin = kafka.admin();
+    this.summary = { topic: this.topic, publisher: this.publisher, published: 0, batches: 0, publishedTotal: 0, position: null, seconds: 0, stoppedBy: 'signal' };
   }
-  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-  const pollMs = options.pollMs ?? 500;
-  const owner = options.owner ?? publisherOwner();
-  const logger = options.logger;
-  const note = (level: 'info' | 'warn', fields: Record<string, unknown>, line: string) => {
-    options.log?.(line);
-    logger?.[level](fields, line);
-  };
-  const producer: Producer = kafka.producer(producerConfig({ idempotent: options.idempotentProducer ?? true, autoCreateTopics: options.autoCreateTopics ?? true }));
-  const admin = kafka.admin();
-  const summary: PublishSummary = { topic, publisher, published: 0, batches: 0, publishedTotal: 0, position: null, seconds: 0, stoppedBy: 'signal' };
 
-  await producer.connect();
-  await admin.connect();
-  let holding = false;
-  try {
-    // Stand by while another live publisher with this name holds the lease.
-    let claim = await claimLease(connection, publisher, topic, owner, leaseMs, { fromStart: options.fromStart, observer: options.transactionObserver });
+  async run(): Promise<PublishSummary> {
+    const started = Date.now();
+    const { topic, publisher, summary } = this;
+    await this.producer.connect();
+    await this.admin.connect();
+    let holding = false;
+    try {
+      const claim = await this.standBy();
+      if (!claim) return { ...summary, seconds: (Date.now() - started) / 1000 };
+      holding = true;
+      this.hold(claim);
+      await this.checkTopicKept();
+      this.options.logger?.info(
+        { event: 'publish_started', topic, publisher, batchSize: this.batchSize, publishedTotal: this.checkpoint.publishedEvents, position: this.checkpoint.position, fromStart: Boolean(this.options.fromStart) },
+        `publishing to ${topic} as ${publisher}`,
+      );
+      await this.publishUntilStopped();
+    } finally {
+      if (holding) await releaseLease(this.connection, publisher, topic, this.owner).catch(() => undefined);
+      await this.producer.disconnect().catch(() => undefined);
+      await this.admin.disconnect().catch(() => undefined);
+    }
+    summary.seconds = (Date.now() - started) / 1000;
+    this.options.logger?.info({ event: 'publish_stopped', ...summary }, `publisher stopped by ${summary.stoppedBy}`);
+    return summary;
+  }
+
+  private note(level: 'info' | 'warn', fields: Record<string, unknown>, line: string): void {
+    this.options.log?.(line);
+    this.options.logger?.[level](fields, line);
+  }
+
+  private claim(extra: { expect?: PublisherCheckpoint; fromStart?: boolean }): Promise<ClaimResult> {
+    return claimLease(this.connection, this.publisher, this.topic, this.owner, this.leaseMs, { ...extra, observer: this.options.transactionObserver });
+  }
+
+  /** Stands by while another live publisher with this name holds the lease; undefined when the signal ends the wait. */
+  private async standBy(): Promise<Held | undefined> {
+    const { topic, publisher, options } = this;
+    let claim = await this.claim({ fromStart: options.fromStart });
     for (let standing = false; claim.kind === 'standby'; ) {
-      if (!standing) note('info', { event: 'publish_standby', topic, publisher, holder: claim.holder.owner, until: claim.holder.expiresAt }, `another publisher named ${publisher} (${claim.holder.owner}) holds the lease on ${topic}; standing by`);
+      if (!standing) this.note('info', { event: 'publish_standby', topic, publisher, holder: claim.holder.owner, until: claim.holder.expiresAt }, `another publisher named ${publisher} (${claim.holder.owner}) holds the lease on ${topic}; standing by`);
       standing = true;
-      await sleep(Math.max(pollMs, 500), options.signal);
-      if (options.signal?.aborted) return { ...summary, seconds: (Date.now() - started) / 1000 };
-      claim = await claimLease(connection, publisher, topic, owner, leaseMs, { fromStart: options.fromStart, observer: options.transactionObserver });
+      await sleep(Math.max(this.pollMs, 500), options.signal);
+      if (options.signal?.aborted) return undefined;
+      claim = await this.claim({ fromStart: options.fromStart });
     }
-    holding = true;
-    let checkpoint: PublisherCheckpoint = claim.checkpoint;
-    let lease: LeaseHolder = claim.lease;
-    /** When this process last saw the lease renewed (its own clock: only elapsed time matters). */
-    let renewedAt = Date.now();
-    summary.publishedTotal = checkpoint.publishedEvents;
-    summary.position = checkpoint.position;
+    return claim;
+  }
 
-    const highs = new Map((await admin.fetchTopicOffsets(topic)).map((offset) => [offset.partition, BigInt(offset.high)]));
+  private hold(claim: Held): void {
+    this.checkpoint = claim.checkpoint;
+    this.lease = claim.lease;
+    this.renewedAt = Date.now();
+    this.summary.publishedTotal = claim.checkpoint.publishedEvents;
+    this.summary.position = claim.checkpoint.position;
+  }
+
+  /** A topic that holds less than this checkpoint wrote to it was recreated or lost data: stop. */
+  private async checkTopicKept(): Promise<void> {
+    const { topic, publisher, checkpoint } = this;
+    const highs = new Map((await this.admin.fetchTopicOffsets(topic)).map((offset) => [offset.partition, BigInt(offset.high)]));
     const shrunk = shrunkPartitions(checkpoint, highs);
-    if (shrunk.length > 0) {
-      const detail = shrunk.map(({ partition, high, wrote }) => `partition ${partition} ends at ${high}, this publisher wrote up to ${wrote}`).join('; ');
-      throw new PublishTopicShrunk(`${topic} holds less than publisher ${publisher} sent to it (${detail}): the topic was recreated or lost data, and ${checkpoint.publishedEvents} published events are not all on it`);
-    }
-    logger?.info({ event: 'publish_started', topic, publisher, batchSize, publishedTotal: checkpoint.publishedEvents, position: checkpoint.position, fromStart: Boolean(options.fromStart) }, `publishing to ${topic} as ${publisher}`);
+    if (shrunk.length === 0) return;
+    const detail = shrunk.map(({ partition, high, wrote }) => `partition ${partition} ends at ${high}, this publisher wrote up to ${wrote}`).join('; ');
+    throw new PublishTopicShrunk(`${topic} holds less than publisher ${publisher} sent to it (${detail}): the topic was recreated or lost data, and ${checkpoint.publishedEvents} published events are not all on it`);
+  }
 
-    const renew = async () => {
-      const next = await claimLease(connection, publisher, topic, owner, leaseMs, { expect: checkpoint, observer: options.transactionObserver });
-      if (next.kind === 'standby') throw new Error(`publisher ${publisher} lost its lease on ${topic} to ${next.holder.owner}`);
-      lease = next.lease;
-      renewedAt = Date.now();
-    };
+  private async renew(): Promise<void> {
+    const next = await this.claim({ expect: this.checkpoint });
+    if (next.kind === 'standby') throw new Error(`publisher ${this.publisher} lost its lease on ${this.topic} to ${next.holder.owner}`);
+    this.lease = next.lease;
+    this.renewedAt = Date.now();
+  }
 
+  private async publishUntilStopped(): Promise<void> {
+    const { options } = this;
     while (!options.signal?.aborted) {
-      const page = await store.readAll(checkpoint.position, batchSize);
-      if (page.events.length === 0 || !page.position) {
-        if (options.untilIdle) {
-          summary.stoppedBy = 'idle';
-          break;
-        }
-        if (Date.now() - renewedAt > leaseMs / 2) await renew();
-        await sleep(pollMs, options.signal);
-        continue;
+      const page = await this.store.readAll(this.checkpoint.position, this.batchSize);
+      const step = planPoll({ events: page.events.length, position: page.position }, { untilIdle: Boolean(options.untilIdle), sinceRenewalMs: Date.now() - this.renewedAt, leaseMs: this.leaseMs });
+      if (step.kind === 'stop-idle') {
+        this.summary.stoppedBy = 'idle';
+        return;
       }
       // The fence before the send: the lease was found ours and renewed less than half a lease ago.
-      if (Date.now() - renewedAt > leaseMs / 2) await renew();
-      let sent: RecordMetadata[];
-      try {
-        sent = await producer.send({ topic, acks: -1, messages: page.events.map(eventMessage) });
-      } catch (error) {
-        // A refusal in the broker's words (a missing topic, an ACL) is named; anything else is
-        // the brokers being away, which the caller explains as such.
-        if (brokerErrorType(error) === undefined) throw error;
-        throw new PublishSendError(`cannot publish to ${topic}: ${explainSendFailure(topic, error)}`, { cause: error });
-      }
-      // Acknowledged by every in-sync replica: now, and only now, move the checkpoint.
-      const next: PublisherCheckpoint = { position: page.position, publishedEvents: checkpoint.publishedEvents + page.events.length, partitionEnds: endsAfter(checkpoint.partitionEnds, sent) };
-      lease = await saveCheckpoint(connection, publisher, topic, owner, leaseMs, checkpoint, next, options.transactionObserver);
-      renewedAt = Date.now();
-      checkpoint = next;
-      options.onBatch?.(page.events.length);
-      logger?.debug({ event: 'batch_published', topic, events: page.events.length, publishedTotal: next.publishedEvents, position: next.position, leaseUntil: lease.expiresAt }, `published ${page.events.length} events`);
-      summary.published += page.events.length;
-      summary.batches++;
-      summary.publishedTotal = next.publishedEvents;
-      summary.position = next.position;
+      if (step.renewFirst) await this.renew();
+      if (step.kind === 'wait') await sleep(this.pollMs, options.signal);
+      else await this.publishPage(page.events, page.position!);
     }
-  } finally {
-    if (holding) await releaseLease(connection, publisher, topic, owner).catch(() => undefined);
-    await producer.disconnect().catch(() => undefined);
-    await admin.disconnect().catch(() => undefined);
   }
-  summary.seconds = (Date.now() - started) / 1000;
-  logger?.info({ event: 'publish_stopped', ...summary }, `publisher stopped by ${summary.stoppedBy}`);
-  return summary;
+
+  /** Sends one page; once every in-sync replica acknowledged it, and only then, moves the checkpoint. */
+  private async publishPage(events: readonly StoredEvent[], position: GlobalPosition): Promise<void> {
+    const { topic, summary } = this;
+    let sent: RecordMetadata[];
+    try {
+      sent = await this.producer.send({ topic, acks: -1, messages: events.map(eventMessage) });
+    } catch (error) {
+      // A refusal in the broker's words (a missing topic, an ACL) is named; anything else is
+      // the brokers being away, which the caller explains as such.
+      if (brokerErrorType(error) === undefined) throw error;
+      throw new PublishSendError(`cannot publish to ${topic}: ${explainSendFailure(topic, error)}`, { cause: error });
+    }
+    const next = checkpointAfter(this.checkpoint, events.length, position, sent);
+    this.lease = await saveCheckpoint(this.connection, this.publisher, topic, this.owner, this.leaseMs, this.checkpoint, next, this.options.transactionObserver);
+    this.renewedAt = Date.now();
+    this.checkpoint = next;
+    this.options.onBatch?.(events.length);
+    this.options.logger?.debug({ event: 'batch_published', topic, events: events.length, publishedTotal: next.publishedEvents, position: next.position, leaseUntil: this.lease.expiresAt }, `published ${events.length} events`);
+    summary.published += events.length;
+    summary.batches++;
+    summary.publishedTotal = next.publishedEvents;
+    summary.position = next.position;
+  }
 }

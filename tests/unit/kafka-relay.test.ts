@@ -1,5 +1,7 @@
 import { KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaMessage } from 'kafkajs';
 import { planBatch } from '../../ledger/kafka/batch-plan';
+import { checkpointAfter, planPoll } from '../../ledger/kafka/publish-plan';
+import type { GlobalPosition } from '../../ledger/core/store';
 import { isIdle } from '../../ledger/kafka/idle-watch';
 import { brokerErrorType, explainSendFailure, messageCommand } from '../../ledger/kafka/dead-letters';
 import { consumedTo, messageDigest, partitionLag, partitionStart } from '../../ledger/kafka/inbox';
@@ -224,5 +226,33 @@ describe('isIdle', () => {
   test('a partition that ends below its inbox is another log, not idle; no partitions is not idle', () => {
     expect(isIdle(partitionOffsets([0, 0n, 2n]), [inboxRow(0, '5')])).toBe(false);
     expect(isIdle(new Map(), [])).toBe(false);
+  });
+});
+
+describe('planPoll: what the publisher does after a read of the log', () => {
+  const at = { commitTimestamp: '2026-12-02T00:00:00.000000001Z', shard: 0, eventId: 'e1' } as unknown as GlobalPosition;
+  const state = (sinceRenewalMs: number, untilIdle = false) => ({ untilIdle, sinceRenewalMs, leaseMs: 10_000 });
+
+  test('a page to send: sent, after renewing the lease once half of it has passed', () => {
+    expect(planPoll({ events: 3, position: at }, state(4_000))).toEqual({ kind: 'send', renewFirst: false });
+    expect(planPoll({ events: 3, position: at }, state(5_001))).toEqual({ kind: 'send', renewFirst: true });
+  });
+
+  test('nothing to send: stop when idle is the goal, else wait (renewing when due)', () => {
+    expect(planPoll({ events: 0, position: null }, state(9_000, true))).toEqual({ kind: 'stop-idle' });
+    expect(planPoll({ events: 0, position: null }, state(9_000))).toEqual({ kind: 'wait', renewFirst: true });
+    expect(planPoll({ events: 0, position: null }, state(1_000))).toEqual({ kind: 'wait', renewFirst: false });
+  });
+});
+
+describe('checkpointAfter', () => {
+  test('counts the page and keeps the highest end each partition reached (base offset + 1)', () => {
+    const before = { position: null, publishedEvents: 10, partitionEnds: { '0': '7', '1': '3' } };
+    const position = { commitTimestamp: '2026-12-02T00:00:00.000000001Z', shard: 0, eventId: 'e9' } as unknown as GlobalPosition;
+    const sent = [
+      { topicName: 't', partition: 0, errorCode: 0, baseOffset: '4' },
+      { topicName: 't', partition: 2, errorCode: 0, baseOffset: '0' },
+    ];
+    expect(checkpointAfter(before, 5, position, sent)).toEqual({ position, publishedEvents: 15, partitionEnds: { '0': '7', '1': '3', '2': '1' } });
   });
 });
