@@ -1,3 +1,4 @@
+import { LIMITS } from '../ledger/core/limits';
 import type { Admin } from 'kafkajs';
 import { canConnectTo } from '../ledger/observability/tcp-probe';
 import { runningDevStack } from './dev-stack';
@@ -36,8 +37,6 @@ export interface DoctorFlags extends ConnectionFlags {
   readonly timeoutMs?: number;
 }
 
-/** Events counted after a checkpoint before "at least N" (bounded like `projections status`). */
-const LAG_CAP = 1000;
 /** Topics looked up on the broker for the inbox lag, at most. */
 const INBOX_TOPICS_MAX = 20;
 
@@ -171,7 +170,7 @@ async function projectionChecks(connection: SpannerConnection, store: SpannerLed
   const { projectionStatus } = await import('../projections/spanner/operations');
   const { PROJECTION_NAMES } = await import('../projections/core');
   try {
-    const [statuses, head] = await withTimeout(Promise.all([projectionStatus(connection, store, LAG_CAP), store.readAll(null, 1)]), timeoutMs, 'projection status');
+    const [statuses, head] = await withTimeout(Promise.all([projectionStatus(connection, store, LIMITS.lagCountMax), store.readAll(null, 1)]), timeoutMs, 'projection status');
     const logEmpty = head.events.length === 0;
     const balancesCaughtUp = statuses.some((status) => status.projection === 'balances' && status.generation !== null && status.lag === 0);
     const results = statuses.map((status) => {
@@ -381,8 +380,8 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
       let shrunk: { publisher: string; topic: string; detail: string } | undefined;
       for (const row of list) {
         const checkpoint = await withTimeout(readCheckpoint(connection, row.Publisher, row.Topic), timeoutMs, 'publisher checkpoint');
-        const page = await withTimeout(store.readAll(checkpoint.position, LAG_CAP), timeoutMs, 'publisher lag');
-        const lag = page.events.length === LAG_CAP ? `>=${LAG_CAP}` : String(page.events.length);
+        const page = await withTimeout(store.readAll(checkpoint.position, LIMITS.lagCountMax), timeoutMs, 'publisher lag');
+        const lag = page.events.length === LIMITS.lagCountMax ? `>=${LIMITS.lagCountMax}` : String(page.events.length);
         if (page.events.length > 0) behind ??= { publisher: row.Publisher, topic: row.Topic };
         if (admin) {
           try {

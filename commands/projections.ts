@@ -39,8 +39,6 @@ export interface RunFlags extends JsonFlag, ObservabilityFlags {
   readonly outageMaxS?: number;
 }
 
-/** Events counted per projection for the lag gauge (projectionStatus reads at most one page). */
-export const PROJECTION_LAG_CAP = 1000;
 
 /**
  * Measures every projection's lag (bounded count) every `intervalMs` into the gauge until
@@ -53,7 +51,7 @@ function startLagGauge(observability: ObservabilitySession, store: import('../le
   const measure = async () => {
     const { projectionStatus } = await import('../projections/spanner/operations');
     try {
-      for (const status of await projectionStatus(store.connection, store, PROJECTION_LAG_CAP)) {
+      for (const status of await projectionStatus(store.connection, store)) {
         observability.metrics.projectionLag.set({ projection: status.projection }, status.lag);
       }
     } catch (error) {

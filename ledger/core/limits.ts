@@ -34,6 +34,13 @@ export const LIMITS = {
    * client resumes a broken streaming read forever when Spanner (or the emulator) is gone.
    */
   spannerCallDeadlineMs: 20_000,
+  /**
+   * How long a lease (the publisher's checkpoint, a projection's runner) lasts without
+   * renewal by default: a crashed holder's work is taken over after at most this long.
+   */
+  leaseDefaultMs: 15_000,
+  /** Events counted after a checkpoint before a lag reads "at least N" (doctor, the lag gauge): one read page. */
+  lagCountMax: 1000,
 } as const;
 
 /**
@@ -57,4 +64,7 @@ if (oneCommandWorstCase > DECISION_MUTATIONS_BUDGET) {
 const usualBatch = LIMITS.commandsPerTransactionMax * LIMITS.ownEventsPerCommandMax * LIMITS.mutationsPerEventMax;
 if (usualBatch + oneCommandWorstCase > DECISION_MUTATIONS_BUDGET) {
   throw new Error(`LIMITS: a full batch of plain commands (${usualBatch} mutations) would not leave room for one command at its worst`);
+}
+if (LIMITS.lagCountMax > LIMITS.readPageSizeMax) {
+  throw new Error(`LIMITS: a lag is counted in one read page, so lagCountMax (${LIMITS.lagCountMax}) must not pass readPageSizeMax (${LIMITS.readPageSizeMax})`);
 }

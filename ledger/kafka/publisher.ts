@@ -79,7 +79,7 @@ export interface PublishSummary {
 }
 
 export const DEFAULT_PUBLISHER = 'spanledger';
-export const DEFAULT_LEASE_MS = 15_000;
+export const DEFAULT_LEASE_MS = LIMITS.leaseDefaultMs;
 
 /** The topic lost what this publisher wrote to it: publishing on would leave a hole in the history. */
 export class PublishTopicShrunk extends Error {

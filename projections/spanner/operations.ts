@@ -1,3 +1,4 @@
+import { LIMITS } from '../../ledger/core/limits';
 import { PreciseDate } from '@google-cloud/precise-date';
 import type { Transaction } from '@google-cloud/spanner';
 import { StoredEvent } from '../../ledger/core/events';
@@ -9,7 +10,7 @@ import { deleteKeyPrefix } from '../../ledger/spanner/range-delete';
 import { runReadWrite } from '../../ledger/spanner/transaction';
 import { keyText, Projection, PROJECTION_NAMES, ProjectionName, PROJECTIONS, InvoiceRow, TransactionRow, transactionAsOf } from '../core';
 import { ensureActiveGenerations, GENERATION_COLUMNS, generationFromRow, GenerationState, readActivePointers, readGenerationRows } from './generations';
-import { advance, applyChunk, DEFAULT_CHUNK_SIZE, DEFAULT_PAGE_SIZE, newOwnerId, releaseLease, Target } from './runtime';
+import { advance, applyChunk, DEFAULT_CHUNK_SIZE, newOwnerId, releaseLease, Target } from './runtime';
 import { invoiceTable, READ_JSON, tablesOf, transactionTable } from './tables';
 
 /* ------------------------------------------------------------------ rebuild */
@@ -424,7 +425,7 @@ export interface ProjectionStatus {
   readonly building: number[];
 }
 
-export async function projectionStatus(connection: SpannerConnection, store: LedgerStore, lagCap = DEFAULT_PAGE_SIZE): Promise<ProjectionStatus[]> {
+export async function projectionStatus(connection: SpannerConnection, store: LedgerStore, lagCap: number = LIMITS.lagCountMax): Promise<ProjectionStatus[]> {
   const [snapshot] = await connection.database.getSnapshot({ strong: true });
   let active: Map<ProjectionName, number>;
   let all: GenerationState[];

@@ -1,3 +1,4 @@
+import { LIMITS } from '../../ledger/core/limits';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { StoredEvent } from '../../ledger/core/events';
@@ -54,7 +55,7 @@ export type AdvanceResult =
 
 export const DEFAULT_CHUNK_SIZE = 200;
 export const DEFAULT_PAGE_SIZE = 1000;
-export const DEFAULT_LEASE_MS = 15_000;
+export const DEFAULT_LEASE_MS = LIMITS.leaseDefaultMs;
 
 export function newOwnerId(label = 'projector'): string {
   return `${label}:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
