@@ -1,8 +1,10 @@
+import { OptionError } from '../ledger/core/option-error';
+
 /**
  * Input the library refuses: a time that is not one, a cursor it did not print, options
  * that contradict each other. The CLI reports these with exit code 2.
  */
-export class LedgerInputError extends Error {
+export class LedgerInputError extends OptionError {
   override readonly name: string = 'LedgerInputError';
 }
 

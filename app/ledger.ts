@@ -189,10 +189,14 @@ export class CursorError extends LedgerInputError {
 
 const encodeCursor = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 
-function decodeCursor(cursor: string, what: string): string {
+function decodeCursor(cursor: string): string {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (cursor === '' || encodeCursor(text) !== cursor) throw new CursorError(`${what} ${JSON.stringify(cursor)} is not a cursor that was printed as "next"`);
+  if (cursor === '' || encodeCursor(text) !== cursor) throw notACursor(cursor);
   return text;
+}
+
+function notACursor(cursor: string): CursorError {
+  return new CursorError((name) => `${name('after')} ${JSON.stringify(cursor)} is not a cursor that was printed as "next"`);
 }
 
 function transactionCursor(cursor: TransactionCursor): string {
@@ -200,8 +204,8 @@ function transactionCursor(cursor: TransactionCursor): string {
 }
 
 function parseTransactionCursor(cursor: string): TransactionCursor {
-  const match = /^(-?\d{1,20}):([1-9]\d{0,15})$/.exec(decodeCursor(cursor, '--after'));
-  if (!match) throw new CursorError(`--after ${JSON.stringify(cursor)} is not a cursor that was printed as "next"`);
+  const match = /^(-?\d{1,20}):([1-9]\d{0,15})$/.exec(decodeCursor(cursor));
+  if (!match) throw notACursor(cursor);
   return { occurredAtMicros: match[1]!, streamVersion: Number(match[2]) };
 }
 
@@ -281,7 +285,7 @@ export class Ledger {
    * the balances view's history of this user (caught up first unless `stale`).
    */
   async balance(userId: string, options: BalanceOptions = {}): Promise<BalanceReport> {
-    if (options.at !== undefined && options.asOf !== undefined) throw new LedgerInputError('give --at (commit time) or --as-of (business time), not both');
+    if (options.at !== undefined && options.asOf !== undefined) throw new LedgerInputError((name) => `give ${name('at')} (commit time) or ${name('asOf')} (business time), not both`);
     if (options.at === undefined && options.asOf === undefined) {
       const stored = await this.riding('reading a balance', () => this.store.readAccount(userId));
       return balanceReport(stored ?? emptyAccount(userId), stored !== undefined);
@@ -295,11 +299,11 @@ export class Ledger {
 
   /** A user's transactions, newest first (occurredAt, then stream version), filtered and paged. */
   async transactions(userId: string, options: TransactionsOptions = {}): Promise<TransactionsReport> {
-    const time = (flag: string, text: string | undefined) => (text === undefined ? undefined : parseAsOf(text, flag));
+    const time = (option: string, text: string | undefined) => (text === undefined ? undefined : parseAsOf(text, option));
     const filter = {
-      asOf: time('--as-of', options.asOf),
-      since: time('--since', options.since),
-      until: time('--until', options.until),
+      asOf: time('asOf', options.asOf),
+      since: time('since', options.since),
+      until: time('until', options.until),
       type: options.type,
       source: options.source,
       status: options.status,
@@ -320,7 +324,7 @@ export class Ledger {
   /** Accounts with their balances, by user ID (Spanner's UTF-8 order), a page at a time. */
   async users(options: UsersOptions = {}): Promise<UsersReport> {
     const limit = options.limit ?? 100;
-    const after = options.after === undefined ? null : decodeCursor(options.after, '--after');
+    const after = options.after === undefined ? null : decodeCursor(options.after);
     const accounts = await this.riding('reading users', () => readAccountPage(this.store.connection, { prefix: options.prefix, after, limit: limit + 1 }));
     const page = accounts.slice(0, limit);
     const next = accounts.length > limit ? encodeCursor(page[page.length - 1]!.userId) : undefined;

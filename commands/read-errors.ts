@@ -9,6 +9,11 @@ import { CliIo } from './io';
 
 const FAILED_PRECONDITION = 9;
 
+/** The CLI flag of a library option: `asOf` is --as-of. */
+export function flagOf(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+}
+
 /**
  * Errors of the commands that read the views (books, balances then, audit): a bad time is
  * bad input (exit 2); a view that is behind or folded by an older fold says what to run;
@@ -16,8 +21,8 @@ const FAILED_PRECONDITION = 9;
  */
 export function explainReadError(error: unknown, settings: SpannerSettings, io?: CliIo): CliError {
   if (error instanceof CliError) return error;
-  if (error instanceof CutTimeError || error instanceof LedgerInputError) return new CliError(error.message, EXIT.invalid);
-  if (error instanceof ProjectionBehindError) return new CliError(error.message, EXIT.failure);
+  if (error instanceof CutTimeError || error instanceof LedgerInputError) return new CliError(error.messageNaming(flagOf), EXIT.invalid);
+  if (error instanceof ProjectionBehindError) return new CliError(error.messageNaming(flagOf), EXIT.failure);
   if (error instanceof ProjectionOutdatedError) return new CliError(error.message, EXIT.failure);
   const message = error instanceof Error ? error.message : String(error);
   if ((error as { code?: unknown })?.code === FAILED_PRECONDITION && /too old|version_retention|garbage/i.test(message)) {

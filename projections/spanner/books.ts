@@ -1,3 +1,4 @@
+import { OptionError } from '../../ledger/core/option-error';
 import { Account, emptyAccount } from '../../ledger/core/account';
 import { pendingAccount, userAccount } from '../../ledger/core/postings';
 import { GlobalPosition, LedgerStore } from '../../ledger/core/store';
@@ -26,12 +27,12 @@ export interface BookAccount {
 }
 
 /** The books projection has not applied everything up to the cut asked for. */
-export class ProjectionBehindError extends Error {
+export class ProjectionBehindError extends OptionError {
   override readonly name = 'ProjectionBehindError';
 }
 
-/** A commit timestamp given to --at that is not one (or is in the future). */
-export class CutTimeError extends Error {
+/** A commit timestamp given as `at` that is not one (or is in the future), or a business time given as `asOf` that is not one. */
+export class CutTimeError extends OptionError {
   override readonly name = 'CutTimeError';
 }
 
@@ -55,18 +56,18 @@ function why(reason: string): string {
  * Canonical commit-time text (nanoseconds, UTC) of an --at value, or CutTimeError. Exact for
  * any offset ("+00:00" keeps every digit "Z" does); a date that does not exist is refused.
  */
-export function parseCommitTime(text: string, flag = '--at'): string {
+export function parseCommitTime(text: string, option = 'at'): string {
   const parsed = parseCommitTimestamp(text);
   if (!parsed.ok) {
-    throw new CutTimeError(`${flag} ${JSON.stringify(text)} is not an RFC 3339 timestamp${why(parsed.reason)}: give one such as 2026-03-01T12:00:00.123456789Z (the committedAt that \`events export\` prints)`);
+    throw new CutTimeError((name) => `${name(option)} ${JSON.stringify(text)} is not an RFC 3339 timestamp${why(parsed.reason)}: give one such as 2026-03-01T12:00:00.123456789Z (the committedAt that \`events export\` prints)`);
   }
   return parsed.canonical;
 }
 
 /** Canonical business time of an --as-of value, or CutTimeError. */
-export function parseAsOf(text: string, flag = '--as-of'): string {
+export function parseAsOf(text: string, option = 'asOf'): string {
   const parsed = parseBusinessTime(text);
-  if (!parsed.ok) throw new CutTimeError(`${flag} ${JSON.stringify(text)} is not a business time${why(parsed.reason)}: an RFC 3339 timestamp with at most microseconds, from 0001 to 9999`);
+  if (!parsed.ok) throw new CutTimeError((name) => `${name(option)} ${JSON.stringify(text)} is not a business time${why(parsed.reason)}: an RFC 3339 timestamp with at most microseconds, from 0001 to 9999`);
   return parsed.time.canonical;
 }
 
@@ -87,13 +88,13 @@ async function openCut(connection: SpannerConnection): Promise<Cut> {
  * lies after its checkpoint. (An event after the checkpoint but after T is fine.)
  */
 async function assertCovers(store: LedgerStore, cut: Cut, at: string): Promise<void> {
-  if (at > cut.readTimestamp) throw new CutTimeError(`--at ${at} is after now (${cut.readTimestamp}): nothing is known about it yet`);
+  if (at > cut.readTimestamp) throw new CutTimeError((name) => `${name('at')} ${at} is after now (${cut.readTimestamp}): nothing is known about it yet`);
   if (cut.checkpoint !== null && cut.checkpoint.committedAt >= at) return;
   const next = await store.readAll(cut.checkpoint, 1, { readTimestamp: cut.readTimestamp });
   const first = next.events[0];
   if (first && first.committedAt <= at) {
     throw new ProjectionBehindError(
-      `the balances projection has applied the log up to ${cut.checkpoint?.committedAt ?? 'its start'}, not yet up to --at ${at}; run \`spanledger projections run\` (or drop --stale)`,
+      (name) => `the balances projection has applied the log up to ${cut.checkpoint?.committedAt ?? 'its start'}, not yet up to ${name('at')} ${at}; run \`spanledger projections run\` (or drop ${name('stale')})`,
     );
   }
 }

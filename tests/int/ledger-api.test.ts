@@ -78,8 +78,12 @@ test('transactions page with next cursors that cover every row once; a cursor it
   }
   expect(paged).toEqual(all);
   await expect(ledger.transactions('api-pages', { after: 'bm90LWEtY3Vyc29y' })).rejects.toBeInstanceOf(CursorError);
-  await expect(ledger.transactions('api-pages', { since: 'last tuesday' })).rejects.toThrow(/--since/);
+  // The library names its own options, never the CLI's flags.
+  await expect(ledger.transactions('api-pages', { after: 'bm90LWEtY3Vyc29y' })).rejects.toThrow(/^`after` "bm90LWEtY3Vyc29y" is not a cursor/);
+  await expect(ledger.transactions('api-pages', { since: 'last tuesday' })).rejects.toThrow(/^`since` "last tuesday" is not a business time/);
   await expect(ledger.balance('api-pages', { at: '2026-01-01T00:00:00Z', asOf: '2026-01-01T00:00:00Z' })).rejects.toBeInstanceOf(LedgerInputError);
+  await expect(ledger.balance('api-pages', { at: '2026-01-01T00:00:00Z', asOf: '2026-01-01T00:00:00Z' })).rejects.toThrow('give `at` (commit time) or `asOf` (business time), not both');
+  await expect(ledger.balance('api-pages', { at: '3026-01-01T00:00:00Z' })).rejects.not.toThrow(/--/);
 });
 
 test('the books sum to zero and the audit finds nothing', async () => {
