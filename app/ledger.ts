@@ -8,7 +8,7 @@ import { readAccountPage } from '../ledger/spanner/account-pages';
 import { SpannerLedgerStore } from '../ledger/spanner/store';
 import { InvoiceStatus, invoiceJson, ProjectionName, transactionJson, TransactionRow } from '../projections/core';
 import { BookAccount, parseAsOf, parseCommitTime, readBalanceAsOf, readBalanceAt, readBooks } from '../projections/spanner/books';
-import { readInvoices, readTransactions, TransactionCursor } from '../projections/spanner/operations';
+import { readInvoices, readTransactions, TransactionCursor } from '../projections/spanner/view-reads';
 import { runProjector } from '../projections/spanner/runtime';
 import { audit, AuditReport } from './audit/audit';
 import { findingJson } from './audit/findings';

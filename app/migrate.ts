@@ -3,7 +3,7 @@ import { SpannerConnection } from '../ledger/spanner/connection';
 import { migrate, MigrateReport } from '../ledger/spanner/migrate';
 import { PROJECTION_NAMES, PROJECTIONS, ProjectionName } from '../projections/core';
 import { ensureActiveGenerations, readGenerationRows } from '../projections/spanner/generations';
-import { rebuild } from '../projections/spanner/operations';
+import { rebuild } from '../projections/spanner/rebuild';
 import { MIGRATIONS } from './schema';
 
 /**

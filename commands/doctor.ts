@@ -167,7 +167,7 @@ export async function runDoctor(io: CliIo, flags: DoctorFlags): Promise<DoctorRe
  */
 async function projectionChecks(connection: SpannerConnection, store: SpannerLedgerStore, timeoutMs: number): Promise<{ results: CheckResult[]; balancesCaughtUp: boolean }> {
   const again = targetFlags(connection.settings);
-  const { projectionStatus } = await import('../projections/spanner/operations');
+  const { projectionStatus } = await import('../projections/spanner/projection-status');
   const { PROJECTION_NAMES } = await import('../projections/core');
   try {
     const [statuses, head] = await withTimeout(Promise.all([projectionStatus(connection, store, LIMITS.lagCountMax), store.readAll(null, 1)]), timeoutMs, 'projection status');

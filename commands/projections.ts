@@ -49,7 +49,7 @@ function startLagGauge(observability: ObservabilitySession, store: import('../le
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
   const measure = async () => {
-    const { projectionStatus } = await import('../projections/spanner/operations');
+    const { projectionStatus } = await import('../projections/spanner/projection-status');
     try {
       for (const status of await projectionStatus(store.connection, store)) {
         observability.metrics.projectionLag.set({ projection: status.projection }, status.lag);
@@ -161,7 +161,7 @@ function progressBar(io: CliIo): (done: number, total: number) => void {
 }
 
 export async function projectionsRebuild(io: CliIo, flags: RebuildFlags): Promise<ExitCode> {
-  const { rebuild } = await import('../projections/spanner/operations');
+  const { rebuild } = await import('../projections/spanner/rebuild');
   const started = process.hrtime.bigint();
   const deadlineS = flags.deadlineS ?? 60;
   const report = await withStore(io, flags, (store) =>
@@ -214,7 +214,7 @@ export async function projectionsVerify(io: CliIo, flags: VerifyFlags): Promise<
 }
 
 export async function projectionsStatus(io: CliIo, flags: JsonFlag): Promise<ExitCode> {
-  const { projectionStatus } = await import('../projections/spanner/operations');
+  const { projectionStatus } = await import('../projections/spanner/projection-status');
   const statuses = await withStore(io, flags, (store) => projectionStatus(store.connection, store));
   const lagText = (lag: number, lowerBound: boolean) => (lag === 0 ? 'caught up' : lowerBound ? `>=${lag} events` : `${lag} events`);
   if (flags.json) {

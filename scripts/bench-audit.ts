@@ -1,7 +1,7 @@
 import { audit } from '../app/audit/audit';
 import { CommandHandler } from '../ledger/core/handler';
 import { SpannerLedgerStore } from '../ledger/spanner/store';
-import { rebuild } from '../projections/spanner/operations';
+import { rebuild } from '../projections/spanner/rebuild';
 import { verify } from '../app/audit/verify';
 import { useNativeSha256 } from '../ledger/native-sha256';
 import { startSpannerEmulator } from '../emulator';

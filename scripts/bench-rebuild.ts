@@ -4,7 +4,7 @@ import { appendToStream } from '../ledger/core/store';
 import { SpannerConnection } from '../ledger/spanner/connection';
 import { runReadWrite } from '../ledger/spanner/transaction';
 import { SpannerLedgerStore } from '../ledger/spanner/store';
-import { rebuild } from '../projections/spanner/operations';
+import { rebuild } from '../projections/spanner/rebuild';
 import { insertRowsInCommits } from './bench-support';
 
 /**

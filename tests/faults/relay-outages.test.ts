@@ -4,7 +4,7 @@ import { CommandHandler } from '../../ledger/core/handler';
 import { parseCommandText } from '../../ledger/core/commands';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
-import { readTransactions } from '../../projections/spanner/operations';
+import { readTransactions } from '../../projections/spanner/view-reads';
 import { killSpawned, spawnSpanledger } from '../support/cli';
 import { depositWire } from '../support/commands';
 import { FaultProxy, startFaultProxy } from '../support/fault-proxy';

@@ -8,7 +8,7 @@ import { accountStreamId } from '../../ledger/core/ids';
 import { formatMicros, parseBusinessTime } from '../../ledger/core/time';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
-import { readActiveViews, readTransactions } from '../../projections/spanner/operations';
+import { readActiveViews, readTransactions } from '../../projections/spanner/view-reads';
 import { runProjector } from '../../projections/spanner/runtime';
 import { EXIT } from '../../commands/errors';
 import { runCliCaptured, runSpanledger } from '../support/cli';

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { SpannerLedgerStore } from '../../ledger/spanner/store';
-import { readActiveViews, readInvoices, readTransactions, rebuild } from '../../projections/spanner/operations';
+import { readActiveViews, readInvoices, readTransactions } from '../../projections/spanner/view-reads';
+import { rebuild } from '../../projections/spanner/rebuild';
 import { runProjector } from '../../projections/spanner/runtime';
 import { scenarioArb } from '../model/generators';
 import { balanceKeyText, balanceRowFromViewText, balanceShape, checkEqual, checkLogAgainstModel, invoiceShape, modelBalanceShape, modelInvoiceShape, readRunEvents, RunResult, runScenario, transactionShape } from '../model/harness';

@@ -7,7 +7,7 @@ import { ACCOUNT_COLUMNS, accountFromRow, Row } from '../../ledger/spanner/codec
 import { runCli } from '../../commands/main';
 import { EXIT } from '../../commands/errors';
 import { PROJECTION_NAMES, ProjectionName, compareTransactions, TransactionRow } from '../../projections/core';
-import { readActiveViews, readTransactions } from '../../projections/spanner/operations';
+import { readActiveViews, readTransactions } from '../../projections/spanner/view-reads';
 import { runProjector } from '../../projections/spanner/runtime';
 import { cliEnv, freshConnection } from '../support/spanner';
 import { StoredEvent } from '../../ledger/core/events';
