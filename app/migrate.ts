@@ -1,3 +1,4 @@
+import { withSnapshot } from '../ledger/spanner/snapshot';
 import { LedgerStore } from '../ledger/core/store';
 import { SpannerConnection } from '../ledger/spanner/connection';
 import { migrate, MigrateReport } from '../ledger/spanner/migrate';
@@ -24,14 +25,8 @@ export interface MigrateAllReport extends MigrateReport {
 export async function migrateAll(connection: SpannerConnection, store: LedgerStore, report: (line: string) => void = () => undefined): Promise<MigrateAllReport> {
   const schema = await migrate(connection, MIGRATIONS, report);
   const active = await ensureActiveGenerations(connection, PROJECTION_NAMES);
-  const [snapshot] = await connection.database.getSnapshot({ strong: true });
-  let outdated: ProjectionName[];
-  try {
-    const states = await readGenerationRows(snapshot, [...active].map(([projection, generation]) => ({ projection, generation })));
-    outdated = [...states.values()].filter((state) => state.foldVersion < PROJECTIONS[state.projection].foldVersion).map((state) => state.projection);
-  } finally {
-    snapshot.end();
-  }
+  const states = await withSnapshot(connection, { strong: true }, (snapshot) => readGenerationRows(snapshot, [...active].map(([projection, generation]) => ({ projection, generation }))));
+  const outdated = [...states.values()].filter((state) => state.foldVersion < PROJECTIONS[state.projection].foldVersion).map((state) => state.projection);
   if (outdated.length > 0) {
     report(`rebuilding ${outdated.join(', ')}: folded by an older version of their fold`);
     await rebuild(connection, store, { projections: outdated });

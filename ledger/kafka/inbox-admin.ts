@@ -1,3 +1,4 @@
+import { withSnapshot } from '../spanner/snapshot';
 import { PreciseDate } from '@google-cloud/precise-date';
 import type { Snapshot } from '@google-cloud/spanner';
 import type { InboxOffset } from '../core/store';
@@ -17,12 +18,9 @@ export interface InboxRow extends InboxOffset {
 
 /** The inbox rows (of one group or topic), read strongly, or at `readTimestamp` (an export's cut). */
 export async function listInbox(connection: SpannerConnection, filter: { group?: string; topic?: string } = {}, readTimestamp?: string): Promise<InboxRow[]> {
-  const [snapshot] = await connection.database.getSnapshot(readTimestamp ? { readTimestamp: new PreciseDate(readTimestamp) } : { strong: true });
-  try {
+  return withSnapshot(connection, readTimestamp ? { readTimestamp: new PreciseDate(readTimestamp) } : { strong: true }, async (snapshot) => {
     return await queryInbox(snapshot, connection, filter);
-  } finally {
-    snapshot.end();
-  }
+  });
 }
 
 async function queryInbox(reader: Pick<Snapshot, 'run'>, connection: SpannerConnection, filter: { group?: string; topic?: string }): Promise<InboxRow[]> {

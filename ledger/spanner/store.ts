@@ -1,3 +1,4 @@
+import { withSnapshot } from './snapshot';
 import { randomUUID } from 'node:crypto';
 import { PreciseDate } from '@google-cloud/precise-date';
 import { Transaction } from '@google-cloud/spanner';
@@ -233,12 +234,9 @@ export class SpannerLedgerStore implements LedgerStore {
   }
 
   async readInboxOffsets(group: string, topic: string): Promise<InboxOffset[]> {
-    const [snapshot] = await this.connection.database.getSnapshot({ strong: true });
-    try {
+    return withSnapshot(this.connection, { strong: true }, async (snapshot) => {
       return await readInboxOffsets(snapshot, this.connection, group, topic);
-    } finally {
-      snapshot.end();
-    }
+    });
   }
 
   async readKafkaOutcomes(group: string, topic: string, partition: number): Promise<KafkaOutcome[]> {
@@ -316,8 +314,7 @@ export async function readAllRows(connection: SpannerConnection, after: GlobalPo
   if (limit < 1 || limit > LIMITS.readPageSizeMax) throw new RangeError(`readAll limit must be 1..${LIMITS.readPageSizeMax}`);
   const perShard = Math.min(limit, Math.max(16, Math.ceil((limit * 2) / EVENT_ORDER_SHARDS)));
   const snapshotOptions = options.readTimestamp ? { readTimestamp: new PreciseDate(options.readTimestamp) } : { strong: true };
-  const [snapshot] = await connection.database.getSnapshot(snapshotOptions);
-  try {
+  return withSnapshot(connection, snapshotOptions, async (snapshot) => {
     const shards = await Promise.all(
       Array.from({ length: EVENT_ORDER_SHARDS }, async (_, shard) => {
         const start = after ? { startOpen: [String(shard), after.committedAt, after.streamId, String(after.streamVersion)] } : { startClosed: [String(shard)] };
@@ -344,9 +341,7 @@ export async function readAllRows(connection: SpannerConnection, after: GlobalPo
       .slice(0, limit);
     const last = merged[merged.length - 1];
     return { rows: merged.map((entry) => entry.row), position: last ? last.position : after };
-  } finally {
-    snapshot.end();
-  }
+  });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { withSnapshot } from '../../ledger/spanner/snapshot';
 import { PreciseDate } from '@google-cloud/precise-date';
 import { Transaction } from '@google-cloud/spanner';
 import { GlobalPosition } from '../../ledger/core/store';
@@ -90,13 +91,7 @@ export async function readActivePointers(reader: Reader): Promise<Map<Projection
  * read-write transaction: one creates, the others see its rows on retry.
  */
 export async function ensureActiveGenerations(connection: SpannerConnection, names: readonly ProjectionName[]): Promise<Map<ProjectionName, number>> {
-  const [snapshot] = await connection.database.getSnapshot({ strong: true });
-  let active: Map<ProjectionName, number>;
-  try {
-    active = await readActivePointers(snapshot);
-  } finally {
-    snapshot.end();
-  }
+  const active = await withSnapshot(connection, { strong: true }, (snapshot) => readActivePointers(snapshot));
   if (names.every((name) => active.has(name))) return active;
   const { value } = await runReadWrite(connection, async (tx) => {
     const current = await readActivePointers(tx);

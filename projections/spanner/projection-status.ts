@@ -1,3 +1,4 @@
+import { withSnapshot } from '../../ledger/spanner/snapshot';
 import { LIMITS } from '../../ledger/core/limits';
 import { LedgerStore } from '../../ledger/core/store';
 import { Row } from '../../ledger/spanner/codec';
@@ -21,20 +22,10 @@ export interface ProjectionStatus {
 }
 
 export async function projectionStatus(connection: SpannerConnection, store: LedgerStore, lagCap: number = LIMITS.lagCountMax): Promise<ProjectionStatus[]> {
-  const [snapshot] = await connection.database.getSnapshot({ strong: true });
-  let active: Map<ProjectionName, number>;
-  let all: GenerationState[];
-  try {
-    active = await readActivePointers(snapshot);
-    const [rows] = await snapshot.run({
-      sql: `SELECT ${GENERATION_COLUMNS.join(', ')} FROM ProjectionGenerations`,
-      ...READ_JSON,
-      ...connection.queryOptions,
-    });
-    all = (rows as unknown as Row[]).map(generationFromRow);
-  } finally {
-    snapshot.end();
-  }
+  const { active, all } = await withSnapshot(connection, { strong: true }, async (snapshot) => {
+    const [rows] = await snapshot.run({ sql: `SELECT ${GENERATION_COLUMNS.join(', ')} FROM ProjectionGenerations`, ...READ_JSON, ...connection.queryOptions });
+    return { active: await readActivePointers(snapshot), all: (rows as unknown as Row[]).map(generationFromRow) };
+  });
   const out: ProjectionStatus[] = [];
   for (const projection of PROJECTION_NAMES) {
     const generation = active.get(projection) ?? null;

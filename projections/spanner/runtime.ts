@@ -1,3 +1,4 @@
+import { withSnapshot } from '../../ledger/spanner/snapshot';
 import { LIMITS } from '../../ledger/core/limits';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -172,12 +173,9 @@ export async function applyChunk(connection: SpannerConnection, targets: readonl
 
 /** Current states of the targets, read strongly outside any transaction. */
 export async function readTargetStates(connection: SpannerConnection, targets: readonly Target[]): Promise<Map<string, GenerationState>> {
-  const [snapshot] = await connection.database.getSnapshot({ strong: true });
-  try {
+  return withSnapshot(connection, { strong: true }, async (snapshot) => {
     return await readGenerationRows(snapshot, targets);
-  } finally {
-    snapshot.end();
-  }
+  });
 }
 
 /**

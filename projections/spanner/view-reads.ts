@@ -1,3 +1,4 @@
+import { withSnapshot } from '../../ledger/spanner/snapshot';
 import { businessTimeMicros, Row } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { keyText, Projection, ProjectionName, PROJECTIONS, InvoiceRow, TransactionRow, transactionAsOf } from '../core';
@@ -61,8 +62,7 @@ export interface TransactionFilter {
  * with the status it had then (a charge settled or failed later is still pending).
  */
 export async function readTransactions(connection: SpannerConnection, userId: string, limit: number, filter: TransactionFilter = {}): Promise<TransactionsPage> {
-  const [snapshot] = await connection.database.getSnapshot({ strong: true });
-  try {
+  return withSnapshot(connection, { strong: true }, async (snapshot) => {
     const generation = (await readActivePointers(snapshot)).get('transactions');
     if (generation === undefined) return { generation: null, rows: [] };
     const micros = (time: string | undefined) => (time === undefined ? null : businessTimeMicros(time));
@@ -102,9 +102,7 @@ export async function readTransactions(connection: SpannerConnection, userId: st
     const last = page[page.length - 1];
     const next = found.length > limit && last ? { occurredAtMicros: businessTimeMicros(last.occurredAt), streamVersion: last.streamVersion } : undefined;
     return { generation, rows: page, ...(next ? { next } : {}) };
-  } finally {
-    snapshot.end();
-  }
+  });
 }
 
 export interface InvoicesPage {
@@ -114,8 +112,7 @@ export interface InvoicesPage {
 
 /** A user's invoices from the active generation of the invoices view, oldest first (opened at, then invoice ID). */
 export async function readInvoices(connection: SpannerConnection, userId: string, status?: InvoiceRow['status']): Promise<InvoicesPage> {
-  const [snapshot] = await connection.database.getSnapshot({ strong: true });
-  try {
+  return withSnapshot(connection, { strong: true }, async (snapshot) => {
     const generation = (await readActivePointers(snapshot)).get('invoices');
     if (generation === undefined) return { generation: null, rows: [] };
     const [rows] = await snapshot.run({
@@ -128,15 +125,12 @@ export async function readInvoices(connection: SpannerConnection, userId: string
       ...connection.queryOptions,
     });
     return { generation, rows: (rows as unknown as Row[]).map(invoiceTable.fromRow) };
-  } finally {
-    snapshot.end();
-  }
+  });
 }
 
 /** Every row of the active generation of each view, rendered (tests and tooling). */
 export async function readActiveViews(connection: SpannerConnection): Promise<{ generations: Map<ProjectionName, number>; views: Map<ProjectionName, Map<string, string>> }> {
-  const [snapshot] = await connection.database.getSnapshot({ strong: true });
-  try {
+  return withSnapshot(connection, { strong: true }, async (snapshot) => {
     const generations = await readActivePointers(snapshot);
     const views = new Map<ProjectionName, Map<string, string>>();
     for (const [projection, generation] of generations) {
@@ -145,7 +139,5 @@ export async function readActiveViews(connection: SpannerConnection): Promise<{ 
       views.set(projection, new Map([...rows].map(([key, row]) => [key, projectionDef.render(row)])));
     }
     return { generations, views };
-  } finally {
-    snapshot.end();
-  }
+  });
 }
