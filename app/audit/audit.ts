@@ -5,9 +5,11 @@ import { Row, timestampText } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { keyText, PROJECTION_NAMES, PROJECTIONS, ProjectionName, renderBooksRow, SystemAccountRow } from '../../projections/core';
 import { readActivePointers, readGenerationRows } from '../../projections/spanner/generations';
+import { readSystemAccountRows } from '../../projections/spanner/books';
 import { runProjector } from '../../projections/spanner/runtime';
-import { systemAccountTable, systemHistoryTable, tablesOf, READ_JSON } from '../../projections/spanner/tables';
-import { AuditContext, AuditSnapshot, ComparedView, snapshotQuery } from './context';
+import { systemHistoryTable, tablesOf, READ_JSON } from '../../projections/spanner/tables';
+import { AuditContext, AuditSnapshot, ComparedView } from './context';
+import { countTableRows, streamsWithoutAccount } from '../../ledger/spanner/audit-reads';
 import { AuditCheck, AUDIT_CHECKS, Finding, Findings } from './findings';
 import { logPass, LogPassResult } from './log-pass';
 import { MultisetDigest } from './multiset-digest';
@@ -125,11 +127,8 @@ export async function audit(connection: SpannerConnection, store: LedgerStore, o
 }
 
 /** Rows of a table at the audit's cut; of one generation when given (the views). */
-async function countRows(context: AuditContext, table: string, generation?: number): Promise<number> {
-  const [row] = generation === undefined
-    ? await snapshotQuery(context, `SELECT COUNT(*) AS N FROM ${table}`)
-    : await snapshotQuery(context, `SELECT COUNT(*) AS N FROM ${table} WHERE Generation = @generation`, { generation: String(generation) }, { generation: 'int64' });
-  return Number(String((row?.N as { value?: unknown })?.value ?? row?.N ?? 0));
+function countRows(context: AuditContext, table: string, generation?: number): Promise<number> {
+  return countTableRows(context.snapshot, context.connection, table, generation);
 }
 
 /**
@@ -148,13 +147,8 @@ async function catchUpUnlessDamaged(connection: SpannerConnection, store: Ledger
 /** Events of streams that have no Accounts row (the stream pass never saw them). */
 async function reportOrphanEvents(context: AuditContext, missing: number): Promise<void> {
   if (!context.checks.has('chain') && !context.checks.has('accounts')) return;
-  const rows = await snapshotQuery(
-    context,
-    `SELECT e.StreamId, COUNT(*) AS N FROM Events e
-      WHERE NOT EXISTS (SELECT 1 FROM Accounts a WHERE CONCAT('account-', a.UserId) = e.StreamId)
-      GROUP BY e.StreamId ORDER BY e.StreamId LIMIT 20`,
-  );
-  for (const row of rows) context.findings.add({ check: 'chain', streamId: String(row.StreamId), detail: `${String(row.N)} event(s) of this stream have no account row: the account was deleted` });
+  const rows = await streamsWithoutAccount(context.snapshot, context.connection, 20);
+  for (const row of rows) context.findings.add({ check: 'chain', streamId: row.streamId, detail: `${row.events} event(s) of this stream have no account row: the account was deleted` });
   if (rows.length === 0) context.findings.add({ check: 'chain', detail: `${missing} event(s) were read in the global order but not in their streams` });
 }
 
@@ -166,8 +160,7 @@ async function reportOrphanEvents(context: AuditContext, missing: number): Promi
 async function checkSystemAccounts(context: AuditContext, log: LogPassResult): Promise<bigint> {
   const balances = context.views.get('balances');
   if (!balances) return 0n;
-  const generation = String(balances.generation);
-  const rows = (await snapshotQuery(context, `SELECT ${systemAccountTable.columns.join(', ')} FROM SystemAccountsView WHERE Generation = @generation`, { generation }, { generation: 'int64' })).map(systemAccountTable.fromRow);
+  const rows = await readSystemAccountRows(context.snapshot, context.connection, balances.generation);
   let total = 0n;
   const actual = new Map(rows.map((row) => [row.account, row]));
   for (const row of rows) total += row.creditsMicroUsd - row.debitsMicroUsd;
@@ -187,7 +180,7 @@ async function checkSystemAccounts(context: AuditContext, log: LogPassResult): P
     }
   }
   if (context.checks.has('views')) {
-    const history = await digestSystemHistory(context, generation);
+    const history = await digestSystemHistory(context, String(balances.generation));
     for (const account of [...new Set([...history.keys(), ...log.systemHistory.keys()])].sort()) {
       const want = log.systemHistory.get(account) ?? new MultisetDigest();
       const got = history.get(account) ?? new MultisetDigest();

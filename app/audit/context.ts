@@ -1,9 +1,7 @@
 import { PostingRule } from '../../ledger/core/postings';
 import { GlobalPosition } from '../../ledger/core/store';
-import { Row } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
 import { ProjectionName } from '../../projections/core';
-import { READ_JSON } from '../../projections/spanner/tables';
 import { AuditCheck, Findings } from './findings';
 
 /** One generation of a view the audit compares with the log: only the events up to its checkpoint. */
@@ -29,9 +27,4 @@ export interface AuditContext {
   readonly findings: Findings;
   /** Users per page of the stream pass. */
   readonly usersPerPage: number;
-}
-
-export async function snapshotQuery(context: AuditContext, sql: string, params: Record<string, unknown> = {}, types: Record<string, unknown> = {}): Promise<Row[]> {
-  const [rows] = await context.snapshot.run({ sql, params, types, ...READ_JSON, ...context.connection.queryOptions });
-  return rows as Row[];
 }

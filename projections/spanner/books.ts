@@ -1,3 +1,4 @@
+import { withSnapshot } from '../../ledger/spanner/snapshot';
 import { OptionError } from '../../ledger/core/option-error';
 import { Account, emptyAccount } from '../../ledger/core/account';
 import { pendingAccount, userAccount } from '../../ledger/core/postings';
@@ -5,7 +6,7 @@ import { GlobalPosition, LedgerStore } from '../../ledger/core/store';
 import { parseBusinessTime, parseCommitTimestamp } from '../../ledger/core/time';
 import { businessTimeFromMicros, businessTimeMicros, int64, Row, smallInt, timestampText } from '../../ledger/spanner/codec';
 import { SpannerConnection } from '../../ledger/spanner/connection';
-import { addDeltas, FullDeltas, monthKey, monthStartOf, NO_DELTAS } from '../core';
+import { addDeltas, FullDeltas, monthKey, monthStartOf, NO_DELTAS, SystemAccountRow } from '../core';
 import { readActivePointers, readGenerationRows } from './generations';
 import { balanceHistoryTable, balanceMonthTable, BOOKS_COLUMNS, booksFromRow, deltasFromRow, READ_JSON, systemAccountTable, systemHistoryTable } from './tables';
 
@@ -139,6 +140,39 @@ function userIdPrefix(prefix: string): string | null {
 }
 
 const BOOKS_SELECT = BOOKS_COLUMNS.join(', ');
+
+/**
+ * Accounts rows and balance view rows of the active generation, counted and summed in one
+ * strong snapshot (doctor's cheap comparison of the write side and the view). Decimal strings.
+ */
+export async function readBalanceTotals(connection: SpannerConnection): Promise<{ accounts: string; accountsSum: string; viewRows: string; viewSum: string }> {
+  return withSnapshot(connection, { strong: true }, async (snapshot) => {
+    const [rows] = await snapshot.run({
+      sql: `SELECT
+          CAST((SELECT COUNT(*) FROM Accounts) AS STRING) AS Accounts,
+          (SELECT CAST(IFNULL(SUM(BalanceMicroUsd), 0) AS STRING) FROM Accounts) AS AccountsSum,
+          CAST((SELECT COUNT(*) FROM BalanceView v JOIN Projections p ON p.Projection = 'balances' AND v.Generation = p.ActiveGeneration) AS STRING) AS ViewRows,
+          (SELECT CAST(IFNULL(SUM(v.BalanceMicroUsd), 0) AS STRING) FROM BalanceView v JOIN Projections p ON p.Projection = 'balances' AND v.Generation = p.ActiveGeneration) AS ViewSum`,
+      json: true,
+      ...connection.queryOptions,
+    });
+    const row = (rows as { Accounts: string; AccountsSum: string; ViewRows: string; ViewSum: string }[])[0]!;
+    return { accounts: row.Accounts, accountsSum: row.AccountsSum, viewRows: row.ViewRows, viewSum: row.ViewSum };
+  });
+}
+
+/** Every system account row of one generation of the balances view, read in the caller's snapshot (the audit's cut). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function readSystemAccountRows(snapshot: { run(query: any): Promise<any> }, connection: SpannerConnection, generation: number): Promise<SystemAccountRow[]> {
+  const [rows] = await snapshot.run({
+    sql: `SELECT ${systemAccountTable.columns.join(', ')} FROM SystemAccountsView WHERE Generation = @generation`,
+    params: { generation: String(generation) },
+    types: { generation: 'int64' },
+    ...READ_JSON,
+    ...connection.queryOptions,
+  });
+  return (rows as Row[]).map(systemAccountTable.fromRow);
+}
 
 /**
  * Streams the accounts of the books at one cut to `onAccount`: system accounts by name, then

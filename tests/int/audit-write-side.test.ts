@@ -197,6 +197,19 @@ describe('every write-side row a decision reads is audited against the log', () 
     );
     expect(findings).toContainEqual(expect.objectContaining({ check: 'chain', eventId: movedId, detail: expect.stringMatching(new RegExp(`stored under ID ${movedId}, but its natural key derives ${original.EventId}`)) }));
   });
+
+  test('an Accounts row deleted under its events is named with the count of its events', async () => {
+    const user = 'ws-deleted';
+    const lines = [0, 1, 2].map((n) => ({ ...adjustWire(user, `ws-deleted-${n}`, '1000000'), occurredAt: at(7 + n) }));
+    expect((await submit(connection, lines)).map((line) => line.status)).toEqual(['accepted', 'accepted', 'accepted']);
+    const accounts = connection.database.table('Accounts');
+    const stored = await row(connection, 'Accounts', 'UserId = @u', { u: user });
+    const findings = await tampered(
+      () => accounts.deleteRows([user]),
+      () => accounts.insert([{ ...stored, UpdatedAt: 'spanner.commit_timestamp()' }]),
+    );
+    expect(findings).toContainEqual({ check: 'chain', streamId: accountStreamId(user), detail: '3 event(s) of this stream have no account row: the account was deleted' });
+  });
 });
 
 describe('tampering that pays out is still found afterwards', () => {
