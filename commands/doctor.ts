@@ -211,33 +211,10 @@ async function viewsCheck(connection: SpannerConnection, balancesCaughtUp: boole
   const name = 'views.accounts';
   if (!balancesCaughtUp) return ok(name, `not compared: the balances view has not applied the latest events yet (\`spanledger projections run${again}\`, then doctor, compares them)`);
   try {
-    const [snapshot] = await connection.database.getSnapshot({ strong: true });
-    try {
-      const [rows] = await withTimeout(
-        snapshot.run({
-          sql: `SELECT
-              (SELECT COUNT(*) FROM Accounts) AS Accounts,
-              (SELECT CAST(IFNULL(SUM(BalanceMicroUsd), 0) AS STRING) FROM Accounts) AS AccountsSum,
-              (SELECT COUNT(*) FROM BalanceView v JOIN Projections p ON p.Projection = 'balances' AND v.Generation = p.ActiveGeneration) AS ViewRows,
-              (SELECT CAST(IFNULL(SUM(v.BalanceMicroUsd), 0) AS STRING) FROM BalanceView v JOIN Projections p ON p.Projection = 'balances' AND v.Generation = p.ActiveGeneration) AS ViewSum`,
-          json: true,
-          jsonOptions: { wrapNumbers: true },
-          ...connection.queryOptions,
-        }),
-        timeoutMs,
-        'views check',
-      );
-      const row = (rows as unknown as Record<string, { value?: string } | string | number>[])[0] ?? {};
-      const text = (value: unknown) => (value && typeof value === 'object' && 'value' in value ? String((value as { value: unknown }).value) : String(value ?? '0'));
-      const accounts = text(row.Accounts);
-      const viewRows = text(row.ViewRows);
-      const accountsSum = text(row.AccountsSum);
-      const viewSum = text(row.ViewSum);
-      if (accounts === viewRows && accountsSum === viewSum) return ok(name, `${accounts} account(s), balances sum to ${accountsSum} micro-USD in both`);
-      return warn(name, `Accounts: ${accounts} row(s), sum ${accountsSum}; balance view: ${viewRows} row(s), sum ${viewSum}`, `run \`spanledger projections verify${again}\` (a write that just landed also explains it)`);
-    } finally {
-      snapshot.end();
-    }
+    const { readBalanceTotals } = await import('../projections/spanner/books');
+    const { accounts, accountsSum, viewRows, viewSum } = await withTimeout(readBalanceTotals(connection), timeoutMs, 'views check');
+    if (accounts === viewRows && accountsSum === viewSum) return ok(name, `${accounts} account(s), balances sum to ${accountsSum} micro-USD in both`);
+    return warn(name, `Accounts: ${accounts} row(s), sum ${accountsSum}; balance view: ${viewRows} row(s), sum ${viewSum}`, `run \`spanledger projections verify${again}\` (a write that just landed also explains it)`);
   } catch (error) {
     return warn(name, `not compared: ${firstLine(error)}`, `run \`spanledger projections verify${again}\``);
   }
@@ -293,21 +270,13 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
   const MIGRATE_HINT = `run \`spanledger db migrate${again}\``;
   const out: CheckResult[] = [];
   try {
-    const [rows] = await withTimeout(
-      connection.database.run({
-        sql: 'SELECT ConsumerGroup, Topic, KafkaPartition, CAST(NextOffset AS STRING) AS NextOffset FROM KafkaInbox ORDER BY ConsumerGroup, Topic, KafkaPartition',
-        json: true,
-        jsonOptions: { wrapNumbers: true },
-        ...connection.queryOptions,
-      }),
-      timeoutMs,
-      'inbox',
-    );
+    const { listInbox } = await import('../ledger/kafka/inbox-admin');
+    const rows = await withTimeout(listInbox(connection), timeoutMs, 'inbox');
     const groups = new Map<string, { group: string; topic: string; offsets: Map<number, bigint> }>();
-    for (const row of rows as unknown as { ConsumerGroup: string; Topic: string; KafkaPartition: { value: string } | string; NextOffset: string }[]) {
-      const key = `${row.ConsumerGroup}\u0000${row.Topic}`;
-      const entry = groups.get(key) ?? { group: row.ConsumerGroup, topic: row.Topic, offsets: new Map<number, bigint>() };
-      entry.offsets.set(Number(typeof row.KafkaPartition === 'object' ? row.KafkaPartition.value : row.KafkaPartition), BigInt(row.NextOffset));
+    for (const row of rows) {
+      const key = `${row.group}\u0000${row.topic}`;
+      const entry = groups.get(key) ?? { group: row.group, topic: row.topic, offsets: new Map<number, bigint>() };
+      entry.offsets.set(row.partition, BigInt(row.nextOffset));
       groups.set(key, entry);
     }
     if (groups.size === 0) out.push(ok('kafka.inbox', 'no consumer has committed yet'));
@@ -361,16 +330,8 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
     out.push(fail('kafka.inbox', firstLine(error), MIGRATE_HINT));
   }
   try {
-    const [rows] = await withTimeout(
-      connection.database.run({
-        sql: 'SELECT Publisher, Topic FROM KafkaPublisherCheckpoints ORDER BY Publisher, Topic',
-        json: true,
-        ...connection.queryOptions,
-      }),
-      timeoutMs,
-      'publisher checkpoints',
-    );
-    const list = rows as unknown as { Publisher: string; Topic: string }[];
+    const { listPublisherCheckpoints } = await import('../ledger/kafka/publisher-checkpoint');
+    const list = await withTimeout(listPublisherCheckpoints(connection), timeoutMs, 'publisher checkpoints');
     if (list.length === 0) out.push(ok('kafka.publishers', 'no publisher has published yet'));
     else {
       const { readCheckpoint } = await import('../ledger/kafka/publisher');
@@ -379,20 +340,20 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
       let behind: { publisher: string; topic: string } | undefined;
       let shrunk: { publisher: string; topic: string; detail: string } | undefined;
       for (const row of list) {
-        const checkpoint = await withTimeout(readCheckpoint(connection, row.Publisher, row.Topic), timeoutMs, 'publisher checkpoint');
+        const checkpoint = await withTimeout(readCheckpoint(connection, row.publisher, row.topic), timeoutMs, 'publisher checkpoint');
         const page = await withTimeout(store.readAll(checkpoint.position, LIMITS.lagCountMax), timeoutMs, 'publisher lag');
         const lag = page.events.length === LIMITS.lagCountMax ? `>=${LIMITS.lagCountMax}` : String(page.events.length);
-        if (page.events.length > 0) behind ??= { publisher: row.Publisher, topic: row.Topic };
+        if (page.events.length > 0) behind ??= { publisher: row.publisher, topic: row.topic };
         if (admin) {
           try {
-            const highs = new Map((await withTimeout(admin.fetchTopicOffsets(row.Topic), Math.min(timeoutMs, 5_000), `offsets of ${row.Topic}`)).map((end) => [end.partition, BigInt(end.high)]));
+            const highs = new Map((await withTimeout(admin.fetchTopicOffsets(row.topic), Math.min(timeoutMs, 5_000), `offsets of ${row.topic}`)).map((end) => [end.partition, BigInt(end.high)]));
             const lost = shrunkPartitions(checkpoint, highs);
-            if (lost.length > 0) shrunk ??= { publisher: row.Publisher, topic: row.Topic, detail: lost.map((entry) => `partition ${entry.partition} ends at ${entry.high}, ${entry.wrote} were written`).join(', ') };
+            if (lost.length > 0) shrunk ??= { publisher: row.publisher, topic: row.topic, detail: lost.map((entry) => `partition ${entry.partition} ends at ${entry.high}, ${entry.wrote} were written`).join(', ') };
           } catch {
             // The lag above is still worth reporting; the broker check is best effort here.
           }
         }
-        parts.push(`${row.Publisher}->${row.Topic}: ${checkpoint.publishedEvents} published, ${lag} behind`);
+        parts.push(`${row.publisher}->${row.topic}: ${checkpoint.publishedEvents} published, ${lag} behind`);
       }
       const detail = parts.join('; ');
       if (shrunk) {

@@ -72,6 +72,12 @@ async function readRow(reader: Reader, connection: SpannerConnection, publisher:
   return rowFrom(rows);
 }
 
+/** Every publisher checkpoint, by publisher and topic (doctor's summary). */
+export async function listPublisherCheckpoints(connection: SpannerConnection): Promise<{ publisher: string; topic: string }[]> {
+  const [rows] = await connection.database.run({ sql: 'SELECT Publisher, Topic FROM KafkaPublisherCheckpoints ORDER BY Publisher, Topic', json: true, ...connection.queryOptions });
+  return (rows as unknown as { Publisher: string; Topic: string }[]).map((row) => ({ publisher: row.Publisher, topic: row.Topic }));
+}
+
 /** The checkpoint as stored, read strongly outside any transaction (doctor, tests). */
 export async function readCheckpoint(connection: SpannerConnection, publisher: string, topic: string): Promise<PublisherCheckpoint> {
   const row = await readRow(connection.database, connection, publisher, topic);
