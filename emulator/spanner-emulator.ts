@@ -5,7 +5,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { canConnect } from '../ledger/observability/tcp-probe';
-import { awaitReady, isExecutableFile, loopbackPortOwner, pickFreePort, StartupError, supervise } from './process';
+import { loopbackPortOwner, pickFreePort } from './loopback-ports';
+import { awaitReady, isExecutableFile, StartupError, supervise } from './process';
 
 /** Where the Debian package `google-cloud-cli-spanner-emulator` installs the emulator. */
 export const SYSTEM_EMULATOR_DIRS: readonly string[] = ['/usr/lib/google-cloud-sdk/bin/cloud_spanner_emulator'];
