@@ -266,9 +266,12 @@ async function kafkaCheck(io: CliIo, timeoutMs: number): Promise<{ result: Check
 
 /** Inbox (consumed offsets) and publisher checkpoints: a summary, with lag where it can be known. */
 async function relayChecks(connection: SpannerConnection, store: SpannerLedgerStore, admin: Admin | undefined, timeoutMs: number): Promise<CheckResult[]> {
+  return [await inboxCheck(connection, admin, timeoutMs), await publishersCheck(connection, store, admin, timeoutMs)];
+}
+
+/** The consumers' inbox per group and topic, with its lag behind the broker (a few topics at most). */
+async function inboxCheck(connection: SpannerConnection, admin: Admin | undefined, timeoutMs: number): Promise<CheckResult> {
   const again = targetFlags(connection.settings);
-  const MIGRATE_HINT = `run \`spanledger db migrate${again}\``;
-  const out: CheckResult[] = [];
   try {
     const { listInbox } = await import('../ledger/kafka/inbox-admin');
     const rows = await withTimeout(listInbox(connection), timeoutMs, 'inbox');
@@ -279,7 +282,7 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
       entry.offsets.set(row.partition, BigInt(row.nextOffset));
       groups.set(key, entry);
     }
-    if (groups.size === 0) out.push(ok('kafka.inbox', 'no consumer has committed yet'));
+    if (groups.size === 0) return ok('kafka.inbox', 'no consumer has committed yet');
     else {
       const { partitionLag } = await import('../ledger/kafka/inbox');
       const parts: string[] = [];
@@ -311,28 +314,28 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
       }
       const detail = parts.join('; ');
       if (otherLog) {
-        out.push(
-          fail(
-            'kafka.inbox',
-            `${otherLog.detail}: not the log the inbox of group ${otherLog.group} was written from (recreated topic or another cluster); ${detail}`,
-            `if the new log is the one to apply: \`spanledger inbox reset --group ${otherLog.group} --topic ${otherLog.topic} --partition ${otherLog.partition}${again}\``,
-          ),
-        );
-      } else {
-        out.push(
-          behind
-            ? warn('kafka.inbox', detail, `a consumer is behind (or stopped): run \`spanledger consume --topic ${behind.topic} --group ${behind.group}${again}\``)
-            : ok('kafka.inbox', detail),
+        return fail(
+          'kafka.inbox',
+          `${otherLog.detail}: not the log the inbox of group ${otherLog.group} was written from (recreated topic or another cluster); ${detail}`,
+          `if the new log is the one to apply: \`spanledger inbox reset --group ${otherLog.group} --topic ${otherLog.topic} --partition ${otherLog.partition}${again}\``,
         );
       }
+      return behind
+        ? warn('kafka.inbox', detail, `a consumer is behind (or stopped): run \`spanledger consume --topic ${behind.topic} --group ${behind.group}${again}\``)
+        : ok('kafka.inbox', detail);
     }
   } catch (error) {
-    out.push(fail('kafka.inbox', firstLine(error), MIGRATE_HINT));
+    return fail('kafka.inbox', firstLine(error), `run \`spanledger db migrate${again}\``);
   }
+}
+
+/** Each publisher's checkpoint, with how far it is behind the log and whether its topic kept what it sent. */
+async function publishersCheck(connection: SpannerConnection, store: SpannerLedgerStore, admin: Admin | undefined, timeoutMs: number): Promise<CheckResult> {
+  const again = targetFlags(connection.settings);
   try {
     const { listPublisherCheckpoints } = await import('../ledger/kafka/publisher-checkpoint');
     const list = await withTimeout(listPublisherCheckpoints(connection), timeoutMs, 'publisher checkpoints');
-    if (list.length === 0) out.push(ok('kafka.publishers', 'no publisher has published yet'));
+    if (list.length === 0) return ok('kafka.publishers', 'no publisher has published yet');
     else {
       const { readCheckpoint } = await import('../ledger/kafka/publisher');
       const { shrunkPartitions } = await import('../ledger/kafka/publisher-checkpoint');
@@ -357,15 +360,14 @@ async function relayChecks(connection: SpannerConnection, store: SpannerLedgerSt
       }
       const detail = parts.join('; ');
       if (shrunk) {
-        out.push(fail('kafka.publishers', `${shrunk.topic} lost what publisher ${shrunk.publisher} sent (${shrunk.detail}): recreated or truncated; ${detail}`, `publish the history again: \`spanledger publish --topic ${shrunk.topic} --name ${shrunk.publisher} --from-start${again}\``));
+        return fail('kafka.publishers', `${shrunk.topic} lost what publisher ${shrunk.publisher} sent (${shrunk.detail}): recreated or truncated; ${detail}`, `publish the history again: \`spanledger publish --topic ${shrunk.topic} --name ${shrunk.publisher} --from-start${again}\``);
       } else {
-        out.push(behind ? warn('kafka.publishers', detail, `run \`spanledger publish --topic ${behind.topic} --name ${behind.publisher}${again}\``) : ok('kafka.publishers', detail));
+        return behind ? warn('kafka.publishers', detail, `run \`spanledger publish --topic ${behind.topic} --name ${behind.publisher}${again}\``) : ok('kafka.publishers', detail);
       }
     }
   } catch (error) {
-    out.push(fail('kafka.publishers', firstLine(error), MIGRATE_HINT));
+    return fail('kafka.publishers', firstLine(error), `run \`spanledger db migrate${again}\``);
   }
-  return out;
 }
 
 /** Words of `text` in lines of at most `width` characters (a longer word gets a line of its own). */
