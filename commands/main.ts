@@ -1,13 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Argument, Command as Program, CommanderError, Option } from 'commander';
+import { Command as Program, CommanderError, Option } from 'commander';
 import { useNativeSha256 } from '../ledger/native-sha256';
 import { CliError, EXIT, EXIT_CODES_HELP, ExitCode } from './errors';
 import { DamagedHistoryError } from '../ledger/core/damaged-history';
 import { CliIo, processIo, writeLine } from './io';
+import { registerDoctorCommand, registerSetupCommands } from './admin-commands';
 import { registerBooksCommands } from './books-commands';
 import { registerKafkaCommands } from './kafka-commands';
-import { Action, positiveInteger, Run, withConnection, withDeadline } from './program-kit';
+import { Action, Run } from './program-kit';
+import { registerPaymentCommands } from './payment-commands';
 import { registerProjectionCommands } from './projection-commands';
 
 /** Kept here (not imported from ledger/observability) so --help never loads pino. */
@@ -57,124 +59,12 @@ export function buildProgram(io: CliIo, setExitCode: (code: ExitCode) => void): 
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  withDeadline(withConnection(program.command('submit')))
-    .description('Apply payment commands from JSON Lines (a file, or stdin when FILE is - or missing)')
-    .argument('[file]', 'JSON Lines file of commands; - or missing reads stdin')
-    .option('--batch-size <n>', 'commands per Spanner transaction (group commit; at most 100, the default)', positiveInteger('--batch-size', 100))
-    .option('--dry-run', 'decide every line against the current state in one transaction that is rolled back: the same outcomes, marked "dryRun":true, nothing written')
-    .option('--json', 'accepted for uniformity: submit always prints JSON lines')
-    .addHelpText(
-      'after',
-      `
-Prints one JSON line per non-empty input line, in input order:
-  {"line":N,"status":"accepted"|"duplicate"|"rejected"|"invalid","eventIds":[...],"code":"...","message":"..."}
-Exit code: 2 if any line is invalid, else 3 if any was rejected, else 0; 1 on infrastructure failure.
-Every line is applied even when stdout closes early (\`| head\`): only the output is dropped.
-SIGINT/SIGTERM stop it before its next chunk of 1,000 lines (exit 130/143): stderr says up to
-which input line commands were decided; nothing after that line was applied.
-
-Examples:
-  $ spanledger submit payments.jsonl
-  $ echo '{"type":"adjust","userId":"u1","amountMicroUsd":"5000000","reason":"goodwill","idempotencyKey":"ticket-42","occurredAt":"2026-01-31T12:00:00Z"}' | spanledger submit`,
-    )
-    .action(run(async () => (await import('./submit')).submit as Action));
-
-  withDeadline(withConnection(program.command('balance')))
-    .description("Show a user's balance and its parts")
-    .argument('<userId>', 'the user')
-    .option('--json', 'print one JSON object: {"userId","balanceMicroUsd",...}')
-    .option('--at <commitTimestamp>', 'as the ledger had it then: everything committed at or before this commit timestamp')
-    .option('--as-of <businessTime>', 'what is known now about that moment: every event that occurred at or before it, committed whenever')
-    .option('--stale', 'with --at or --as-of: read the balances view as it is, without catching it up first')
-    .addHelpText(
-      'after',
-      `
-Two axes of time. --at T takes a commit timestamp (the committedAt that \`events export\`
-prints) and answers what the ledger said at T. --as-of B takes a business time and answers
-what is known now about B, including events committed later with an earlier occurredAt.
-Both print the same fields as --json without them, and read only this user's history.
-
-Examples:
-  $ spanledger balance 3f1c0a2e-user
-  $ spanledger balance 3f1c0a2e-user --json
-  $ spanledger balance 3f1c0a2e-user --at 2026-03-01T12:00:00.123456789Z --json
-  $ spanledger balance 3f1c0a2e-user --as-of 2026-02-28T23:59:59Z`,
-    )
-    .action(run(async () => (await import('./balance')).balance as Action));
-
-  withDeadline(withConnection(program.command('users')))
-    .description('List the accounts with their balances, by user ID, a page at a time')
-    .option('--prefix <prefix>', 'only users whose ID starts with this')
-    .option('--limit <n>', 'at most N users per page', positiveInteger('--limit', 10_000), 100)
-    .option('--after <cursor>', 'the page after this cursor (the "next" a previous page printed)')
-    .option('--json', 'print ONE JSON object: {"users":[{"userId","balanceMicroUsd",...}],"next"?}')
-    .addHelpText('after', '\nEach user has the fields of `balance --json`. "next" is present when more users follow.\n\nExamples:\n  $ spanledger users --prefix acme- --limit 50\n  $ spanledger users --json --after dXNlci0wNDk')
-    .action(run(async () => (await import('./users')).users as Action));
-
-  program
-    .command('schema')
-    .description('Print the JSON Schema (draft 2020-12) of the commands or the events, for producers and consumers in other languages')
-    .addArgument(new Argument('<kind>', 'which wire format').choices(['commands', 'events']))
-    .option('--out <file>', 'write it to this file instead of stdout')
-    .addHelpText(
-      'after',
-      `
-Generated from the zod schemas the ledger validates with. JSON Schema cannot say everything
-the ledger checks: duplicate keys, a number's exact text (1.0, 1e3), decimal strings outside
-INT64, calendar validity; the ledger still refuses those (see the README).
-
-Examples:
-  $ spanledger schema commands --out command.schema.json
-  $ spanledger schema events | jq '.oneOf | length'`,
-    )
-    .action(run(async () => (await import('./schema')).schema as Action));
-
-  const db = program.command('db').description('Database administration');
-  withConnection(db.command('migrate'))
-    .description('Create the instance (emulator only) and database when missing, and apply the schema; safe to re-run')
-    .option('--json', 'print the report as JSON')
-    .addHelpText('after', '\nExamples:\n  $ spanledger db migrate\n  $ SPANNER_DATABASE_ID=ledger2 spanledger db migrate --json')
-    .action(run(async () => (await import('./db')).dbMigrate as Action));
-
-  const dev = program.command('dev').description('The local development stack (Spanner emulator and embedded Kafka broker)');
-  withConnection(dev.command('up'))
-    .description('Start a detached emulator (and broker when kcat is installed), migrate, remember the endpoints')
-    .option('--json', 'print the endpoints as JSON')
-    .option('--no-kafka', 'do not start the embedded Kafka broker')
-    .addHelpText('after', '\nExamples:\n  $ spanledger dev up\n  $ spanledger dev up --no-kafka')
-    .action(run(async () => (await import('./dev')).devUp as Action));
-  dev
-    .command('down')
-    .description('Stop the local stack started by `dev up`')
-    .addHelpText('after', '\nExamples:\n  $ spanledger dev down')
-    .action(run(async () => (await import('./dev')).devDown as Action));
-  dev
-    .command('status')
-    .description('Show whether the local stack is running (exit 1 when it is not)')
-    .option('--json', 'print the status as JSON')
-    .addHelpText('after', '\nExamples:\n  $ spanledger dev status --json')
-    .action(run(async () => (await import('./dev')).devStatus as Action));
-
+  registerPaymentCommands(program, run);
+  registerSetupCommands(program, run);
   registerProjectionCommands(program, run);
   registerBooksCommands(program, run);
   registerKafkaCommands(program, run);
-
-  withConnection(program.command('doctor'))
-    .description('Check the installation: Spanner reachable, database and schema, projections, Kafka, inbox and publisher checkpoints')
-    .option('--json', 'print {"ok":bool,"checks":[{"name","status","detail","hint"}]}')
-    .option('--timeout-ms <ms>', 'time limit per check in ms', positiveInteger('--timeout-ms', 600_000), 10_000)
-    .addHelpText(
-      'after',
-      `
-Each check is ok, warn or fail, with what to do about it. Unlike other commands, doctor does
-not stop when the emulator is unreachable: that is reported as a failed check.
-Exit code: 0 when no check failed (warnings allowed), 1 when any check failed.
-
-Examples:
-  $ spanledger doctor
-  $ SPANNER_DATABASE_ID=ledger2 spanledger doctor --json`,
-    )
-    .action(run(async () => (await import('./doctor')).doctor as Action));
+  registerDoctorCommand(program, run);
   addSpannerPreflight(program, io);
   return program;
 }

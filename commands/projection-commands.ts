@@ -10,8 +10,15 @@ function projectionName(text: string): string {
   return text;
 }
 
-/** Registers `transactions`, `projections ...` and `events ...` (issue: projections). */
+/** Registers `transactions`, `invoices`, `projections ...` and `events ...`. */
 export function registerProjectionCommands(program: Program, run: Run): void {
+  registerViewReads(program, run);
+  registerProjectionsGroup(program, run);
+  registerEventsGroup(program, run);
+}
+
+/** `transactions` and `invoices`: a user's rows of the views. */
+function registerViewReads(program: Program, run: Run): void {
   withDeadline(withConnection(program.command('transactions')))
     .description("Show a user's transactions (deposits, bonuses, charges, adjustments), newest first")
     .argument('<userId>', 'the user')
@@ -65,7 +72,10 @@ Examples:
   $ spanledger invoices 3f1c0a2e-user --status open --json`,
     )
     .action(run(async () => (await import('./invoices')).invoices as Action));
+}
 
+/** `projections run | rebuild | verify | status`. */
+function registerProjectionsGroup(program: Program, run: Run): void {
   const projections = program.command('projections').description('Read-side views: run the projector, rebuild, verify, status');
   withOutageMax(withMetrics(withConnection(projections.command('run'))))
     .description('Catch the views up with the event log once, or keep following it with --follow')
@@ -92,7 +102,10 @@ Examples:
     .option('--json', 'print the status as JSON')
     .addHelpText('after', '\nExamples:\n  $ spanledger projections status\n  $ spanledger projections status --json')
     .action(run(async () => (await import('./projections')).projectionsStatus as Action));
+}
 
+/** `events export | import`. */
+function registerEventsGroup(program: Program, run: Run): void {
   const events = program.command('events').description('Export and import the event log (JSON Lines)');
   withConnection(events.command('export'))
     .description('Write every event as JSON Lines in the global order, read at one consistent timestamp')
