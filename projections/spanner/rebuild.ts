@@ -26,6 +26,9 @@ export interface RebuildReport {
   readonly switchAttempts: number;
 }
 
+/** Runs one step of a long operation, riding out an outage of Spanner (the library's seam). */
+type Riding = <T>(what: string, step: () => Promise<T>) => Promise<T>;
+
 export interface RebuildOptions {
   readonly projections?: readonly ProjectionName[];
   readonly owner?: string;
@@ -42,7 +45,7 @@ export interface RebuildOptions {
    * deadline); every step is safe to repeat: chunks apply only past their checkpoint, the
    * generations are found again by this rebuild's owner, a switch already made is seen as made.
    */
-  readonly riding?: <T>(what: string, step: () => Promise<T>) => Promise<T>;
+  readonly riding?: Riding;
   /** Whether a failure is Spanner not answering (then the pinned phase gives way to catch-up). */
   readonly isTransient?: (error: unknown) => boolean;
   /** Told when the pinned read of the log failed so and the rebuild goes on by catching up. */
@@ -94,37 +97,7 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
   const owner = options.owner ?? newOwnerId('rebuild');
   const riding = options.riding ?? (<T>(_what: string, step: () => Promise<T>) => step());
   await riding('rebuild: starting', () => ensureActiveGenerations(connection, names));
-  const created = await riding('rebuild: creating the new generations', () => runReadWrite(connection, async (tx) => {
-    const active = await readActivePointers(tx);
-    // A retry after a lost commit reply finds the generations this rebuild already created.
-    const mine = await readBuildingGenerationsOf(tx, owner);
-    if (names.every((projection) => mine.has(projection))) {
-      return names.map((projection) => {
-        tx.update('ProjectionGenerations', { Projection: projection, Generation: String(mine.get(projection)), UpdatedAt: 'spanner.commit_timestamp()' });
-        return { projection, previousGeneration: active.get(projection)!, generation: mine.get(projection)! };
-      });
-    }
-    const [rows] = await tx.run({
-      sql: 'SELECT Projection, MAX(Generation) AS G FROM ProjectionGenerations GROUP BY Projection',
-      ...READ_JSON,
-      ...connection.queryOptions,
-    });
-    const maxGeneration = new Map((rows as unknown as Row[]).map((row) => [String(row.Projection), smallInt(row.G)]));
-    return names.map((projection) => {
-      const generation = (maxGeneration.get(projection) ?? 0) + 1;
-      tx.insert('ProjectionGenerations', {
-        Projection: projection,
-        Generation: String(generation),
-        Status: 'building',
-        EventsApplied: '0',
-        FoldVersion: String(PROJECTIONS[projection].foldVersion),
-        LeaseOwner: owner,
-        LeaseExpiresAt: null,
-        UpdatedAt: 'spanner.commit_timestamp()',
-      });
-      return { projection, previousGeneration: active.get(projection)!, generation };
-    });
-  }));
+  const created = await riding('rebuild: creating the new generations', () => createGenerations(connection, names, owner));
   const readTimestamp = timestampText(created.commitTimestamp);
   const plan = created.value;
   const building: Target[] = plan.map(({ projection, generation }) => ({ projection, generation, expectedStatus: 'building' }));
@@ -132,64 +105,24 @@ export async function rebuild(connection: SpannerConnection, store: LedgerStore,
   options.onProgress?.(0, total);
   // Every projection folds every event; progress counts events of the slowest (the sum / n).
   let applied = 0;
+  const progress = (events: number) => {
+    applied += events;
+    options.onProgress?.(Math.min(Math.floor(applied / names.length), total), total);
+  };
   const build = async (readAt: string | undefined) => {
     const result = await riding('rebuild: catching up', () => advance(connection, store, building, {
       owner,
       chunkSize: options.chunkSize,
       ...(readAt ? { readTimestamp: readAt } : {}),
-      onChunk: (n) => {
-        applied += n;
-        options.onProgress?.(Math.min(Math.floor(applied / names.length), total), total);
-      },
+      onChunk: progress,
     }));
     // Only this rebuild writes the building generations: being fenced or retired means an operator interfered.
     if (result.status !== 'caught_up') throw new Error(`rebuild: building the new generation ended with ${result.status}`);
   };
-  // The pinned phase: every event at T, in the global order; the next chunk is read while
-  // the current one commits.
-  // Spanner not answering ends the pinned phase early: the catch-up below goes on from the
-  // generations' checkpoints, which the chunks applied so far moved.
-  const chunks = logAt(connection, readTimestamp, options.chunkSize ?? DEFAULT_CHUNK_SIZE)[Symbol.asyncIterator]();
-  try {
-    let next = chunks.next();
-    for (;;) {
-      const current = await next;
-      if (current.done) break;
-      next = chunks.next();
-      next.catch(() => undefined);
-      const outcome = await riding('rebuild: applying a chunk', () => applyChunk(connection, building, current.value, { owner, chunkSize: options.chunkSize }));
-      if (outcome.kind !== 'applied') throw new Error(`rebuild: building the new generation ended with ${outcome.kind}`);
-      applied += outcome.applied;
-      options.onProgress?.(Math.min(Math.floor(applied / names.length), total), total);
-    }
-  } catch (error) {
-    await chunks.return(undefined).catch(() => undefined);
-    if (!options.isTransient?.(error)) throw error;
-    options.onPinnedReadLost?.(error);
-  }
+  await applyPinned(connection, readTimestamp, building, owner, options, riding, progress);
   await build(undefined);
 
-  // The switch: one transaction flips every pointer and retires the old generations, but
-  // only when nothing moved under it. A projector following the old generation may have
-  // applied events after our last catch-up (readers of --stale views would see rows vanish
-  // if we switched to a generation behind it), and a second rebuild may have switched first.
-  let switchAttempts = 0;
-  for (let attempt = 1; ; attempt++) {
-    switchAttempts = attempt;
-    await options.beforeSwitch?.(attempt);
-    const outcome = await riding('rebuild: switching the readers', () => trySwitch(connection, plan));
-    if (outcome.kind === 'switched') break;
-    if (outcome.kind === 'superseded') {
-      await riding('rebuild: abandoning', () => abandon(connection, plan));
-      throw new RebuildSupersededError(
-        `rebuild: ${outcome.projection} was switched to generation ${outcome.active} by another rebuild while this one built generation ${outcome.generation}; this one was abandoned`,
-      );
-    }
-    if (attempt >= SWITCH_ATTEMPTS_MAX) {
-      throw new Error(`rebuild: the new generation of ${outcome.projection} was still behind the active one after ${attempt} catch-ups; a projector is applying events faster than the rebuild catches up`);
-    }
-    await build(undefined);
-  }
+  const switchAttempts = await switchReaders(connection, plan, options, riding, () => build(undefined));
   // Close the gap between the last catch-up and the switch, then let others take over.
   const active: Target[] = plan.map(({ projection, generation }) => ({ projection, generation, expectedStatus: 'active' }));
   const tail = await riding('rebuild: catching up after the switch', () => advance(connection, store, active, { owner, chunkSize: options.chunkSize }));
@@ -279,4 +212,89 @@ async function abandon(connection: SpannerConnection, plan: RebuildPlan): Promis
       deleteGeneration(tx, projection, generation);
     }
   });
+}
+
+/** Creates a building generation of each projection, one past its highest; a retry after a lost reply finds its own. */
+function createGenerations(connection: SpannerConnection, names: readonly ProjectionName[], owner: string) {
+  return runReadWrite(connection, async (tx) => {
+    const active = await readActivePointers(tx);
+    // A retry after a lost commit reply finds the generations this rebuild already created.
+    const mine = await readBuildingGenerationsOf(tx, owner);
+    if (names.every((projection) => mine.has(projection))) {
+      return names.map((projection) => {
+        tx.update('ProjectionGenerations', { Projection: projection, Generation: String(mine.get(projection)), UpdatedAt: 'spanner.commit_timestamp()' });
+        return { projection, previousGeneration: active.get(projection)!, generation: mine.get(projection)! };
+      });
+    }
+    const [rows] = await tx.run({
+      sql: 'SELECT Projection, MAX(Generation) AS G FROM ProjectionGenerations GROUP BY Projection',
+      ...READ_JSON,
+      ...connection.queryOptions,
+    });
+    const maxGeneration = new Map((rows as unknown as Row[]).map((row) => [String(row.Projection), smallInt(row.G)]));
+    return names.map((projection) => {
+      const generation = (maxGeneration.get(projection) ?? 0) + 1;
+      tx.insert('ProjectionGenerations', {
+        Projection: projection,
+        Generation: String(generation),
+        Status: 'building',
+        EventsApplied: '0',
+        FoldVersion: String(PROJECTIONS[projection].foldVersion),
+        LeaseOwner: owner,
+        LeaseExpiresAt: null,
+        UpdatedAt: 'spanner.commit_timestamp()',
+      });
+      return { projection, previousGeneration: active.get(projection)!, generation };
+    });
+  });
+}
+
+/**
+ * The pinned phase: every event at T, in the global order; the next chunk is read while the
+ * current one commits. Spanner not answering ends it early: the catch-up after it goes on
+ * from the generations' checkpoints, which the chunks applied so far moved.
+ */
+async function applyPinned(connection: SpannerConnection, readTimestamp: string, building: Target[], owner: string, options: RebuildOptions, riding: Riding, onApplied: (events: number) => void): Promise<void> {
+  const chunks = logAt(connection, readTimestamp, options.chunkSize ?? DEFAULT_CHUNK_SIZE)[Symbol.asyncIterator]();
+  try {
+    let next = chunks.next();
+    for (;;) {
+      const current = await next;
+      if (current.done) break;
+      next = chunks.next();
+      next.catch(() => undefined);
+      const outcome = await riding('rebuild: applying a chunk', () => applyChunk(connection, building, current.value, { owner, chunkSize: options.chunkSize }));
+      if (outcome.kind !== 'applied') throw new Error(`rebuild: building the new generation ended with ${outcome.kind}`);
+      onApplied(outcome.applied);
+    }
+  } catch (error) {
+    await chunks.return(undefined).catch(() => undefined);
+    if (!options.isTransient?.(error)) throw error;
+    options.onPinnedReadLost?.(error);
+  }
+}
+
+/**
+ * The switch: one transaction flips every pointer and retires the old generations, but only
+ * when nothing moved under it. A projector following the old generation may have applied
+ * events after our last catch-up (readers of --stale views would see rows vanish if we
+ * switched to a generation behind it), and a second rebuild may have switched first.
+ * Returns the attempts it took.
+ */
+async function switchReaders(connection: SpannerConnection, plan: RebuildReport['projections'], options: RebuildOptions, riding: Riding, catchUp: () => Promise<void>): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    await options.beforeSwitch?.(attempt);
+    const outcome = await riding('rebuild: switching the readers', () => trySwitch(connection, plan));
+    if (outcome.kind === 'switched') return attempt;
+    if (outcome.kind === 'superseded') {
+      await riding('rebuild: abandoning', () => abandon(connection, plan));
+      throw new RebuildSupersededError(
+        `rebuild: ${outcome.projection} was switched to generation ${outcome.active} by another rebuild while this one built generation ${outcome.generation}; this one was abandoned`,
+      );
+    }
+    if (attempt >= SWITCH_ATTEMPTS_MAX) {
+      throw new Error(`rebuild: the new generation of ${outcome.projection} was still behind the active one after ${attempt} catch-ups; a projector is applying events faster than the rebuild catches up`);
+    }
+    await catchUp();
+  }
 }
