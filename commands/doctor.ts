@@ -170,7 +170,7 @@ async function projectionChecks(connection: SpannerConnection, store: SpannerLed
   const { projectionStatus } = await import('../projections/spanner/projection-status');
   const { PROJECTION_NAMES } = await import('../projections/core');
   try {
-    const [statuses, head] = await withTimeout(Promise.all([projectionStatus(connection, store, LIMITS.lagCountMax), store.readAll(null, 1)]), timeoutMs, 'projection status');
+    const [statuses, head] = await withTimeout(Promise.all([projectionStatus(connection, store), store.readAll(null, 1)]), timeoutMs, 'projection status');
     const logEmpty = head.events.length === 0;
     const balancesCaughtUp = statuses.some((status) => status.projection === 'balances' && status.generation !== null && status.lag === 0);
     const results = statuses.map((status) => {

@@ -60,7 +60,8 @@ export class ChunkDecider {
   /** Decides one chunk of one partition in one transaction; the inbox moves to `next`. */
   async decide(partition: number, state: PartitionState, chunk: readonly KafkaMessage[], next: bigint): Promise<void> {
     const { group, topic, dlqTopic, outcomesTopic, handler, producer, summary } = this.parts;
-    const { commands, commandMessages, deadLetters } = splitChunk(chunk);
+    const split = splitChunk(chunk);
+    const { commands, commandMessages, deadLetters } = split;
     // Before the commit that moves the inbox past them: at-least-once dead letters.
     await sendDeadLetters(producer, dlqTopic, topic, partition, deadLetters);
     const last = chunk[chunk.length - 1]!;
@@ -93,7 +94,7 @@ export class ChunkDecider {
       state.outcomesSentBelow = next;
     }
     this.parts.observer?.onChunk?.({ partition, outcomes, deadLetters: deadLetters.map(({ reason }) => reason) });
-    this.traceChunk(partition, chunk.length, next, { commands, commandMessages, deadLetters }, outcomes);
+    this.traceChunk(partition, chunk.length, next, split, outcomes);
   }
 
   /** Inside the deciding transaction: the inbox must be where this member left it. */

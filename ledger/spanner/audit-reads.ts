@@ -1,4 +1,4 @@
-import { READ_JSON, Row } from './codec';
+import { int64, READ_JSON, Row } from './codec';
 import { SpannerConnection } from './connection';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -16,7 +16,7 @@ export async function countTableRows(snapshot: SnapshotReader, connection: Spann
       ? await snapshot.run({ sql: `SELECT COUNT(*) AS N FROM ${table}`, ...READ_JSON, ...connection.queryOptions })
       : await snapshot.run({ sql: `SELECT COUNT(*) AS N FROM ${table} WHERE Generation = @generation`, params: { generation: String(generation) }, types: { generation: 'int64' }, ...READ_JSON, ...connection.queryOptions });
   const row = (rows as Row[])[0];
-  return Number(String((row?.N as { value?: unknown })?.value ?? row?.N ?? 0));
+  return Number(int64(row?.N ?? 0));
 }
 
 /** Up to `limit` streams with events but no Accounts row, with their event counts, by stream ID. */
@@ -30,5 +30,5 @@ export async function streamsWithoutAccount(snapshot: SnapshotReader, connection
     ...READ_JSON,
     ...connection.queryOptions,
   });
-  return (rows as Row[]).map((row) => ({ streamId: String(row.StreamId), events: String((row.N as { value?: unknown })?.value ?? row.N) }));
+  return (rows as Row[]).map((row) => ({ streamId: String(row.StreamId), events: int64(row.N).toString() }));
 }

@@ -161,13 +161,13 @@ export async function readBalanceTotals(connection: SpannerConnection): Promise<
   });
 }
 
-/** Every system account row of one generation of the balances view, read in the caller's snapshot (the audit's cut). */
+/** The system account rows of one generation of the balances view (those whose name starts with `prefix`), by name, read in the caller's snapshot. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function readSystemAccountRows(snapshot: { run(query: any): Promise<any> }, connection: SpannerConnection, generation: number): Promise<SystemAccountRow[]> {
+export async function readSystemAccountRows(snapshot: { run(query: any): Promise<any> }, connection: SpannerConnection, generation: number, prefix = ''): Promise<SystemAccountRow[]> {
   const [rows] = await snapshot.run({
-    sql: `SELECT ${systemAccountTable.columns.join(', ')} FROM SystemAccountsView WHERE Generation = @generation`,
-    params: { generation: String(generation) },
-    types: { generation: 'int64' },
+    sql: `SELECT ${systemAccountTable.columns.join(', ')} FROM SystemAccountsView WHERE Generation = @generation AND STARTS_WITH(Account, @prefix) ORDER BY Account`,
+    params: { generation: String(generation), prefix },
+    types: { generation: 'int64', prefix: 'string' },
     ...READ_JSON,
     ...connection.queryOptions,
   });
@@ -198,8 +198,7 @@ export async function readBooks(connection: SpannerConnection, store: LedgerStor
     if (cut.generation === null || at === null) return { at, accounts, totalMicroUsd: total };
     const generation = String(cut.generation);
 
-    const systems = await query(cut, connection, `SELECT ${systemAccountTable.columns.join(', ')} FROM SystemAccountsView WHERE Generation = @generation AND STARTS_WITH(Account, @prefix) ORDER BY Account`, { generation, prefix }, { generation: 'int64', prefix: 'string' });
-    for (const row of systems.map(systemAccountTable.fromRow)) {
+    for (const row of await readSystemAccountRows(cut.snapshot, connection, cut.generation, prefix)) {
       if (options.at === undefined) {
         emit({ account: row.account, debitsMicroUsd: row.debitsMicroUsd, creditsMicroUsd: row.creditsMicroUsd });
         continue;
